@@ -1,0 +1,239 @@
+"""The claims ledger: check a claim on a measured value, record the outcome, fail loudly.
+
+Every chapter asserts its source's claims through :func:`check` (or a :class:`Ledger`
+bound to the chapter). Each check appends one JSON record to
+``<claims_dir>/<chapter>.jsonl``::
+
+    {"chapter": "ch2", "claim": "C2.1", "statement": "...", "profile": "quick",
+     "value": 3.1e-08, "op": "<=", "threshold": 1e-05, "holds": true,
+     "status": "checked", "note": "", "time": "..."}
+
+and raises :class:`ClaimFailed` (an ``AssertionError``, so nbval fails the notebook) with
+what was expected and what was measured when the claim does not hold. A claim that the
+sources make only at full scale is checked with ``paper_only=True``: in the ``paper``
+profile it is asserted as usual, in ``quick`` it is measured and recorded with status
+``"paper-only"`` but not asserted. The book's claims page renders all records of the
+last build with :func:`records_table`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import numbers
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import paths, profiles
+
+OPS = ("<", "<=", ">", ">=", "==", "within")
+
+#: The claims each chapter must check (../shared/CLAIMS.md); the claims page lists missing ones.
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "ch1": ("C1.1", "C1.2", "C1.3"),
+    "ch2": ("C2.1", "C2.2", "C2.3", "C2.4", "C2.5"),
+    "ch3": ("C3.1", "C3.2", "C3.3"),
+    "ch4": ("C4.1", "C4.2", "C4.3", "C4.4", "C4.5", "C4.6"),
+    "ch5": ("C5.1", "C5.2", "C5.3", "C5.4"),
+    "ch6": ("C6.1", "C6.2", "C6.3"),
+}
+
+
+class ClaimFailed(AssertionError):
+    """A claim did not hold on the value measured in this run."""
+
+
+def _as_number(value: Any, what: str) -> float | bool:
+    if isinstance(value, (bool,)) or (hasattr(value, "dtype") and getattr(value, "dtype") == bool):
+        return bool(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number or a bool, got {type(value).__name__}: {value!r}") from None
+    return number
+
+
+def evaluate(value: float | bool, op: str, threshold: Any) -> bool:
+    """Whether ``value op threshold`` holds; ``within`` takes ``threshold=(low, high)``, inclusive."""
+    if op not in OPS:
+        raise ValueError(f"op {op!r} is not supported; use one of {OPS}")
+    if op == "within":
+        if not (isinstance(threshold, Sequence) and len(threshold) == 2):
+            raise ValueError(f"op 'within' needs threshold=(low, high), got {threshold!r}")
+        low, high = (float(t) for t in threshold)
+        if low > high:
+            raise ValueError(f"op 'within' needs low <= high, got ({low}, {high})")
+        return bool(low <= float(value) <= high)
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return bool({
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "==": lambda a, b: a == b,
+    }[op](value, threshold))
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, numbers.Number) or hasattr(x, "dtype"):
+        number = float(x)
+        return number if math.isfinite(number) else str(number)
+    return str(x)
+
+
+def describe(op: str, threshold: Any) -> str:
+    """Human form of a comparison, e.g. ``"<= 1e-05"`` or ``"in [0.9, 1.1]"``."""
+    if op == "within":
+        low, high = threshold
+        return f"in [{low:.4g}, {high:.4g}]"
+    if isinstance(threshold, bool):
+        return f"{op} {threshold}"
+    try:
+        return f"{op} {float(threshold):.4g}"
+    except (TypeError, ValueError):
+        return f"{op} {threshold}"
+
+
+def check(
+    chapter: str,
+    claim: str,
+    statement: str,
+    value: Any,
+    op: str,
+    threshold: Any,
+    *,
+    paper_only: bool = False,
+    note: str = "",
+    directory: Path | None = None,
+) -> bool:
+    """Check ``value op threshold`` for a claim, append its record, raise if it fails.
+
+    Args:
+      chapter: chapter id, e.g. ``"ch2"``; names the record file.
+      claim: claim id from CLAIMS.md, e.g. ``"C2.1"``.
+      statement: the claim in plain words, as the claims page shows it.
+      value: the number (or bool) measured in this run.
+      op: one of ``< <= > >= == within``.
+      threshold: the number to compare with; ``(low, high)`` for ``within``.
+      paper_only: the claim is made at full scale only: asserted in the ``paper``
+        profile, measured and recorded but not asserted in ``quick``.
+      note: free text shown beside the record (e.g. why a claim is paper-only).
+      directory: where the ledger lives (default :func:`cgnb.paths.claims_dir`).
+
+    Returns:
+      Whether the claim holds.
+
+    Raises:
+      ClaimFailed: the claim is asserted in this profile and does not hold.
+      ValueError, TypeError: malformed op, threshold or value.
+    """
+    if not chapter or not claim:
+        raise ValueError("check needs a chapter id (e.g. 'ch2') and a claim id (e.g. 'C2.1')")
+    value = _as_number(value, f"value of claim {claim}")
+    holds = evaluate(value, op, threshold)
+    profile = profiles.profile()
+    asserted = not (paper_only and profile != "paper")
+    record = {
+        "chapter": chapter,
+        "claim": claim,
+        "statement": statement,
+        "profile": profile,
+        "value": _jsonable(value),
+        "op": op,
+        "threshold": _jsonable(threshold),
+        "holds": holds,
+        "status": "checked" if asserted else "paper-only",
+        "note": note,
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    folder = Path(directory) if directory is not None else paths.claims_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{chapter}.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+    if asserted and not holds:
+        raise ClaimFailed(
+            f"Claim {claim} ({chapter}, profile {profile}) does not hold: expected value "
+            f"{describe(op, threshold)}, measured {value!r}. Claim: {statement}"
+        )
+    return holds
+
+
+class Ledger:
+    """:func:`check` bound to one chapter; starting a ledger clears that chapter's old records.
+
+    A notebook creates one ``Ledger("ch2")`` at its top, so the records on disk are those
+    of its latest run.
+    """
+
+    def __init__(self, chapter: str, directory: Path | None = None):
+        self.chapter = chapter
+        self.directory = Path(directory) if directory is not None else paths.claims_dir()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / f"{chapter}.jsonl").write_text("", encoding="utf-8")
+
+    def check(self, claim: str, statement: str, value: Any, op: str, threshold: Any, **kwargs) -> bool:
+        """See :func:`check`."""
+        return check(self.chapter, claim, statement, value, op, threshold, directory=self.directory, **kwargs)
+
+
+def load_records(directory: Path | None = None) -> list[dict]:
+    """All records in the ledger folder, sorted by chapter then claim id."""
+    folder = Path(directory) if directory is not None else paths.claims_dir()
+    records = []
+    for file in sorted(folder.glob("*.jsonl")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                records.append(json.loads(line))
+
+    def key(r: dict) -> tuple:
+        parts = r["claim"].lstrip("C").split(".")
+        return tuple(int(p) if p.isdigit() else 0 for p in parts) + (r["claim"],)
+
+    return sorted(records, key=key)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def records_table(records: list[dict]) -> str:
+    """A Markdown table of ledger records (one row per record)."""
+    head = "| claim | chapter | statement | profile | measured | expected | holds | status |\n"
+    head += "|---|---|---|---|---|---|---|---|\n"
+    rows = []
+    for r in records:
+        holds = "yes" if r["holds"] else "**no**"
+        threshold = tuple(r["threshold"]) if r["op"] == "within" else r["threshold"]
+        statement = r["statement"].replace("|", "\\|")
+        if r.get("note"):
+            statement += f" *({r['note']})*".replace("|", "\\|")
+        rows.append(
+            f"| {r['claim']} | {r['chapter']} | {statement} | {r['profile']} | {_fmt(r['value'])} "
+            f"| {describe(r['op'], threshold)} | {holds} | {r['status']} |"
+        )
+    return head + "\n".join(rows) + "\n"
+
+
+def summary(records: list[dict]) -> str:
+    """One Markdown paragraph: how many claims hold, are paper-only, failed, or are missing."""
+    seen = {r["claim"] for r in records}
+    checked = [r for r in records if r["status"] == "checked"]
+    held = sum(r["holds"] for r in checked)
+    paper_only = [r for r in records if r["status"] == "paper-only"]
+    missing = [c for ids in EXPECTED.values() for c in ids if c not in seen]
+    profiles_seen = sorted({r["profile"] for r in records}) or ["none"]
+    text = (f"**{len(records)} checks** in the last build (profile: {', '.join(profiles_seen)}): "
+            f"{held} of {len(checked)} asserted checks hold, {len(checked) - held} failed; "
+            f"{len(paper_only)} paper-only (recorded, not asserted)")
+    text += (f"; not yet checked by any chapter: {', '.join(missing)}." if missing
+             else "; every claim of CLAIMS.md was checked.")
+    return text

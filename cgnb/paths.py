@@ -1,0 +1,37 @@
+"""Where cgnb writes: the claims ledger and the result cache.
+
+Inside a checkout of the book (a folder holding ``_toc.yml`` and ``cgnb/``, found by
+walking up from the working directory) everything goes under that folder; elsewhere
+(e.g. a Colab runtime) under ``~/.cgnb``. Both can be overridden by environment
+variables, ``CGNB_CLAIMS_DIR`` and ``CGNB_CACHE_DIR``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def book_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: cwd) that holds the book, or None."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "cgnb").is_dir():
+            return folder
+    return None
+
+
+def _base() -> Path:
+    root = book_root()
+    return root if root is not None else Path.home() / ".cgnb"
+
+
+def claims_dir() -> Path:
+    """Folder of the claims ledger: ``$CGNB_CLAIMS_DIR`` or ``<book>/_build/claims``."""
+    env = os.environ.get("CGNB_CLAIMS_DIR")
+    return Path(env) if env else _base() / "_build" / "claims"
+
+
+def cache_dir() -> Path:
+    """Folder of the result cache: ``$CGNB_CACHE_DIR`` or ``<book>/.cache/cgnb``."""
+    env = os.environ.get("CGNB_CACHE_DIR")
+    return Path(env) if env else _base() / ".cache" / "cgnb"

@@ -1,0 +1,133 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cgnb import data, models
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return data.load_mnist("embedded")
+
+
+def test_embedded_mnist_is_real_shuffled_and_deterministic(mnist):
+    assert mnist.source == "embedded"
+    assert mnist.x_train.shape == (4000, 784) and mnist.x_test.shape == (1000, 784)
+    assert mnist.x_train.dtype == np.float32 and mnist.y_train.dtype == np.int32
+    assert 0.0 <= mnist.x_train.min() and mnist.x_train.max() <= 1.0
+    # shuffled: not sorted by label, and every class present in both splits
+    assert not np.all(np.diff(mnist.y_train) >= 0)
+    assert set(np.unique(mnist.y_test)) == set(range(10))
+    again = data.load_mnist("embedded")
+    np.testing.assert_array_equal(again.y_train, mnist.y_train)
+    assert mnist.num_classes == 10
+
+
+def test_embedded_split_sizes_and_errors():
+    small = data.load_embedded(n_test=500)
+    assert len(small.x_test) == 500 and len(small.x_train) == 4500
+    with pytest.raises(ValueError, match="n_test must be between 1 and 4999"):
+        data.load_embedded(n_test=0)
+
+
+def test_subset(mnist):
+    sub = data.subset(mnist, 100, 50)
+    assert sub.x_train.shape == (100, 784) and sub.y_test.shape == (50,)
+    with pytest.raises(ValueError, match="n_train must be between 1 and 4000"):
+        data.subset(mnist, 5000)
+
+
+def test_unknown_source_and_missing_fashion(tmp_path):
+    with pytest.raises(ValueError, match="unknown MNIST source 'mnist'.*embedded, fashion, tfds"):
+        data.load_mnist("mnist")
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        data.load_mnist("fashion", directory=tmp_path)
+
+
+@pytest.mark.skipif(not data.FASHION_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_from_debian():
+    fashion = data.load_mnist("fashion")
+    assert fashion.x_train.shape == (60000, 784) and fashion.x_test.shape == (10000, 784)
+    assert fashion.x_train.dtype == np.float32 and fashion.x_train.max() <= 1.0
+    assert np.bincount(fashion.y_train).tolist() == [6000] * 10
+
+
+def test_tfds_offline_fails_fast(monkeypatch, tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setattr(data, "_online", lambda *a, **k: False)
+    with pytest.raises(ConnectionError, match="source='embedded'"):
+        data.load_mnist("tfds", data_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.75, 1.0])
+def test_label_noise_fraction_mask_and_proper_accuracy(fraction):
+    labels = np.repeat(np.arange(10, dtype=np.int32), 200)
+    noisy = data.corrupt_labels(jax.random.key(1), labels, fraction)
+    changed = noisy.labels != labels
+    np.testing.assert_array_equal(noisy.pristine, ~changed)
+    np.testing.assert_array_equal(noisy.corrupt, changed)
+    # labels were permuted among the chosen examples: the label histogram is unchanged
+    np.testing.assert_array_equal(np.bincount(noisy.labels, minlength=10), np.bincount(labels, minlength=10))
+    # at most round(n * N) labels differ; the exact proper accuracy is the unchanged fraction
+    assert changed.sum() <= round(fraction * len(labels))
+    assert noisy.proper_accuracy == (~changed).mean()
+    assert abs(noisy.proper_accuracy - data.expected_proper_accuracy(fraction)) < 0.03
+
+
+def test_label_noise_is_deterministic_per_key():
+    labels = np.arange(1000, dtype=np.int32) % 10
+    a = data.corrupt_labels(jax.random.key(3), labels, 0.5)
+    b = data.corrupt_labels(jax.random.key(3), labels, 0.5)
+    c = data.corrupt_labels(jax.random.key(4), labels, 0.5)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.labels, c.labels)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_label_noise_fraction_out_of_range(fraction):
+    with pytest.raises(ValueError, match=r"label-noise fraction must be in \[0, 1\]"):
+        data.corrupt_labels(jax.random.key(0), np.zeros(10, np.int32), fraction)
+
+
+def test_mlp_shapes_init_and_forward():
+    params = models.init(jax.random.key(0), (784, 32, 16, 10))
+    assert [p["w"].shape for p in params] == [(784, 32), (32, 16), (16, 10)]
+    assert models.num_params(params) == 784 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10
+    limit = np.sqrt(6.0 / (784 + 32))  # Glorot uniform bound
+    assert float(jnp.abs(params[0]["w"]).max()) <= limit
+    x = jnp.ones((5, 784))
+    manual = jax.nn.relu(jax.nn.relu(x @ params[0]["w"]) @ params[1]["w"]) @ params[2]["w"]
+    np.testing.assert_allclose(models.apply(params, x), manual, rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_normalises_hidden_units():
+    params = models.init(jax.random.key(0), (8, 16, 1), batchnorm=True)
+    assert set(params[0]) == {"w", "b", "gamma", "beta"} and set(params[1]) == {"w", "b"}
+    z = jax.random.normal(jax.random.key(1), (64, 16)) * 3 + 2
+    out = models.batch_norm(z, jnp.ones(16), jnp.zeros(16))
+    np.testing.assert_allclose(out.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(0), 1, atol=1e-3)
+
+
+def test_dropout_needs_a_key_and_rescales():
+    params = models.init(jax.random.key(0), (4, 1000, 1))
+    x = jnp.ones((2, 4))
+    np.testing.assert_array_equal(models.apply(params, x, dropout_rate=0.5), models.apply(params, x))
+    noisy = models.apply(params, x, dropout_rate=0.5, key=jax.random.key(2))
+    assert not np.allclose(noisy, models.apply(params, x))
+    with pytest.raises(ValueError, match=r"dropout_rate must be in \[0, 1\)"):
+        models.apply(params, x, dropout_rate=1.0, key=jax.random.key(2))
+
+
+def test_cross_entropy_and_accuracy():
+    logits = jnp.array([[2.0, 0.0], [0.0, 1.0]])
+    labels = jnp.array([0, 0])
+    expected = -np.log(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))[[0, 1], [0, 0]]
+    np.testing.assert_allclose(models.cross_entropy(logits, labels), expected, rtol=1e-6)
+    assert float(models.accuracy(logits, labels)) == 0.5
+
+
+def test_bad_sizes():
+    with pytest.raises(ValueError, match="at least an input and an output"):
+        models.init(jax.random.key(0), (10,))

@@ -1,0 +1,117 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cgnb
+from cgnb import claims, profiles
+
+
+def test_profile_default_and_paper(monkeypatch):
+    assert cgnb.profile() == "quick"
+    assert cgnb.pick(quick=1, paper=2) == 1
+    monkeypatch.setenv("CGNB_PROFILE", "paper")
+    assert cgnb.profile() == "paper"
+    assert cgnb.pick(quick=1, paper=2) == 2
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CGNB_PROFILE", "nonsense")
+    with pytest.raises(profiles.ProfileError, match=r"CGNB_PROFILE='nonsense' is not a known profile.*quick, paper"):
+        cgnb.profile()
+
+
+def test_unknown_profile_fails_a_fresh_interpreter():
+    env = {"CGNB_PROFILE": "nonsense", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", "import cgnb; cgnb.pick(quick=1, paper=2)"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode != 0
+    assert "not a known profile" in done.stderr
+
+
+def read(tmp_path, chapter):
+    lines = (tmp_path / "claims" / f"{chapter}.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("value,op,threshold,holds", [
+    (0.5, "<", 1.0, True), (1.0, "<", 1.0, False), (1.0, "<=", 1.0, True), (2.0, ">", 1.0, True),
+    (1.0, ">=", 1.0, True), (0.9, ">=", 1.0, False), (True, "==", True, True), (0.3, "within", (0.2, 0.4), True),
+    (0.5, "within", (0.2, 0.4), False), (float("nan"), "<", 1.0, False), (np.float32(2.0), ">", 1, True),
+])
+def test_evaluate(value, op, threshold, holds):
+    assert claims.evaluate(value, op, threshold) is holds
+
+
+def test_check_records_and_passes(tmp_path):
+    ledger = cgnb.Ledger("chX")
+    assert ledger.check("C9.1", "error is small", np.float32(1e-7), "<=", 1e-5) is True
+    (record,) = read(tmp_path, "chX")
+    assert record["claim"] == "C9.1" and record["holds"] is True and record["status"] == "checked"
+    assert record["profile"] == "quick" and record["chapter"] == "chX"
+    assert record["value"] == pytest.approx(1e-7) and record["threshold"] == 1e-5 and record["op"] == "<="
+
+
+def test_failed_claim_raises_with_expected_and_measured_and_is_recorded(tmp_path):
+    ledger = cgnb.Ledger("chX")
+    with pytest.raises(claims.ClaimFailed, match=r"C9\.2 .*expected value >= 0\.9, measured 0\.5.*accuracy is high"):
+        ledger.check("C9.2", "accuracy is high", 0.5, ">=", 0.9)
+    (record,) = read(tmp_path, "chX")
+    assert record["holds"] is False
+
+
+def test_paper_only_claim_is_recorded_not_asserted_in_quick(tmp_path, monkeypatch):
+    ledger = cgnb.Ledger("chX")
+    assert ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True, note="why") is False
+    assert read(tmp_path, "chX")[0]["status"] == "paper-only"
+    monkeypatch.setenv("CGNB_PROFILE", "paper")
+    with pytest.raises(claims.ClaimFailed):
+        ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True)
+
+
+def test_new_ledger_clears_only_its_chapter(tmp_path):
+    cgnb.Ledger("chA").check("C1.1", "a", 1, "==", 1)
+    cgnb.Ledger("chB").check("C2.1", "b", 1, "==", 1)
+    cgnb.Ledger("chA")
+    assert (tmp_path / "claims" / "chA.jsonl").read_text() == ""
+    assert len(read(tmp_path, "chB")) == 1
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(op="~"), ValueError, "op '~' is not supported"),
+    (dict(op="within", threshold=1.0), ValueError, r"needs threshold=\(low, high\)"),
+    (dict(op="within", threshold=(2.0, 1.0)), ValueError, "low <= high"),
+    (dict(value="big"), TypeError, "must be a number or a bool"),
+    (dict(claim=""), ValueError, "needs a chapter id"),
+])
+def test_bad_checks_are_clear_errors(kwargs, error, match):
+    args = dict(chapter="chX", claim="C9.9", statement="s", value=1.0, op="<", threshold=2.0) | kwargs
+    with pytest.raises(error, match=match):
+        claims.check(**args)
+
+
+def test_records_table_sorts_claims_and_marks_failures(tmp_path):
+    ledger = cgnb.Ledger("chX")
+    ledger.check("C10.1", "later", 1.0, "<", 2.0)
+    ledger.check("C2.10", "ten", 1.0, "<", 2.0)
+    ledger.check("C2.9", "nine | pipe", 3.0, "<", 2.0, paper_only=True)
+    records = claims.load_records()
+    assert [r["claim"] for r in records] == ["C2.9", "C2.10", "C10.1"]
+    table = claims.records_table(records)
+    lines = table.strip().splitlines()
+    assert len(lines) == 2 + 3
+    assert "nine \\| pipe" in lines[2] and "**no**" in lines[2] and "paper-only" in lines[2]
+    assert "| C10.1 | chX | later | quick | 1 | < 2 | yes | checked |" == lines[4]
+
+
+def test_summary_counts_and_lists_missing_claims():
+    ledger = cgnb.Ledger("ch2")
+    ledger.check("C2.1", "a", 1.0, "<", 2.0)
+    ledger.check("C2.2", "b", 3.0, "<", 2.0, paper_only=True)
+    with pytest.raises(claims.ClaimFailed):
+        ledger.check("C2.3", "c", 3.0, "<", 2.0)
+    text = claims.summary(claims.load_records())
+    assert "**3 checks**" in text and "1 of 2 asserted checks hold, 1 failed" in text
+    assert "1 paper-only" in text and "C1.1" in text and "C2.1," not in text and "C6.3." in text
