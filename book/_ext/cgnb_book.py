@@ -19,7 +19,20 @@ def _claims_always_outdated(app, env, added, changed, removed) -> list[str]:
     return [CLAIMS_DOC] if CLAIMS_DOC in env.found_docs else []
 
 
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated <script> entries (sphinx-thebe registers its config script twice under
+    Jupyter Book 1.0.4, which makes the browser report 'THEBE_JS_URL has already been declared')."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        key = (str(getattr(script, "filename", script) or ""), tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def setup(app):
+    app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("env-get-outdated", _claims_always_outdated)
     app.connect("env-before-read-docs", _claims_last)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
