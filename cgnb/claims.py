@@ -108,6 +108,7 @@ def check(
     threshold: Any,
     *,
     paper_only: bool = False,
+    reproduced: bool = True,
     note: str = "",
     directory: Path | None = None,
 ) -> bool:
@@ -122,6 +123,9 @@ def check(
       threshold: the number to compare with; ``(low, high)`` for ``within``.
       paper_only: the claim is made at full scale only: asserted in the ``paper``
         profile, measured and recorded but not asserted in ``quick``.
+      reproduced: ``False`` for a claim of the source that this chapter measured and found
+        not to hold (the text says why): recorded as ``"not reproduced"``, and the check
+        fails if the claim unexpectedly holds.
       note: free text shown beside the record (e.g. why a claim is paper-only).
       directory: where the ledger lives (default :func:`cgnb.paths.claims_dir`).
 
@@ -129,11 +133,14 @@ def check(
       Whether the claim holds.
 
     Raises:
-      ClaimFailed: the claim is asserted in this profile and does not hold.
+      ClaimFailed: the claim is asserted in this profile and does not hold, or it was
+        declared not reproduced and holds.
       ValueError, TypeError: malformed op, threshold or value.
     """
     if not chapter or not claim:
         raise ValueError("check needs a chapter id (e.g. 'ch2') and a claim id (e.g. 'C2.1')")
+    if paper_only and not reproduced:
+        raise ValueError(f"claim {claim}: paper_only and reproduced=False exclude each other; choose one")
     value = _as_number(value, f"value of claim {claim}")
     holds = evaluate(value, op, threshold)
     profile = profiles.profile()
@@ -147,7 +154,7 @@ def check(
         "op": op,
         "threshold": _jsonable(threshold),
         "holds": holds,
-        "status": "checked" if asserted else "paper-only",
+        "status": "not reproduced" if not reproduced else ("checked" if asserted else "paper-only"),
         "note": note,
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -155,6 +162,13 @@ def check(
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{chapter}.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
+    if not reproduced:
+        if holds:
+            raise ClaimFailed(
+                f"Claim {claim} ({chapter}, profile {profile}) was declared not reproduced, but it holds: "
+                f"measured {value!r}, {describe(op, threshold)}. Update the chapter's text and the check. "
+                f"Claim: {statement}")
+        return holds
     if asserted and not holds:
         raise ClaimFailed(
             f"Claim {claim} ({chapter}, profile {profile}) does not hold: expected value "
@@ -229,11 +243,13 @@ def summary(records: list[dict]) -> str:
     checked = [r for r in records if r["status"] == "checked"]
     held = sum(r["holds"] for r in checked)
     paper_only = [r for r in records if r["status"] == "paper-only"]
+    refuted = [r for r in records if r["status"] == "not reproduced"]
     missing = [c for ids in EXPECTED.values() for c in ids if c not in seen]
     profiles_seen = sorted({r["profile"] for r in records}) or ["none"]
     text = (f"**{len(records)} checks** in the last build (profile: {', '.join(profiles_seen)}): "
             f"{held} of {len(checked)} asserted checks hold, {len(checked) - held} failed; "
-            f"{len(paper_only)} paper-only (recorded, not asserted)")
+            f"{len(paper_only)} paper-only (recorded, not asserted); "
+            f"{len(refuted)} found not to reproduce (asserted to fail, explained in the chapter)")
     text += (f"; not yet checked by any chapter: {', '.join(missing)}." if missing
              else "; every claim of CLAIMS.md was checked.")
     return text

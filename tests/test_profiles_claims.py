@@ -115,3 +115,16 @@ def test_summary_counts_and_lists_missing_claims():
     text = claims.summary(claims.load_records())
     assert "**3 checks**" in text and "1 of 2 asserted checks hold, 1 failed" in text
     assert "1 paper-only" in text and "C1.1" in text and "C2.1," not in text and "C6.3." in text
+
+
+def test_not_reproduced_claim_is_recorded_and_must_keep_failing(tmp_path):
+    ledger = cgnb.Ledger("chX")
+    assert ledger.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False) is False
+    assert read(tmp_path, "chX")[0]["status"] == "not reproduced"
+    with pytest.raises(claims.ClaimFailed, match="declared not reproduced, but it holds"):
+        ledger.check("C9.4", "source says positive", 1.0, ">", 0, reproduced=False)
+    with pytest.raises(ValueError, match="exclude each other"):
+        ledger.check("C9.4", "s", 1.0, ">", 0, reproduced=False, paper_only=True)
+    fresh = cgnb.Ledger("chX")
+    fresh.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False)
+    assert "1 found not to reproduce" in claims.summary(claims.load_records())
