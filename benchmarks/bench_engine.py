@@ -1,0 +1,338 @@
+"""Engine benchmark: what per-example statistics cost relative to a plain SGD step.
+
+Run from the repository root::
+
+    python benchmarks/bench_engine.py            # ~21 repeats per measurement
+    python benchmarks/bench_engine.py --quick    # fewer repeats
+
+Set-up: the chapter-5 MLP 784-256-256-256-10, minibatch B = 100 of random MNIST-shaped data.
+Every "step" is a jitted function params -> params (gradient, aggregation, ``optax.sgd``).
+All measurements are taken in one run: each function is compiled and warmed up, then the
+functions are timed round-robin (so that a change in machine load hits all of them alike),
+``block_until_ready`` after every call; a ratio is the median over repeats of the per-repeat
+ratio to the plain step timed in the same round. Results go to ``book/_generated/benchmark.md``
+(included by ``book/performance.md``) and ``book/_generated/benchmark.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from cgnb import models, pergrad  # noqa: E402
+
+SIZES = (784, 256, 256, 256, 10)
+BATCH = 100
+LR = 0.1
+SCAN_STEPS = 100
+VARIANTS = 5
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def xent(params, x, y):
+    """Per-example cross-entropy of the MLP (a plain function: the generic code paths)."""
+    return models.cross_entropy(models.apply(params, x), y)
+
+
+MLP_XENT = pergrad.MLPLoss()  # the same loss, recognised by pergrad's MLP fast paths
+SGD = optax.sgd(LR)
+
+
+def sgd_apply(params, grads):
+    updates, _ = SGD.update(grads, SGD.init(params), params)
+    return optax.apply_updates(params, updates)
+
+
+def plain_step(params, x, y):
+    return sgd_apply(params, jax.grad(lambda p: jnp.mean(xent(p, x, y)))(params))
+
+
+def per_example_step(params, x, y):
+    g = pergrad.per_example_grads(xent, params, x, y)
+    return sgd_apply(params, jax.tree_util.tree_map(lambda l: jnp.mean(l, axis=0), g))
+
+
+def per_example_materialised(params, x, y):
+    """The per-example gradients themselves as the output: (B, ...) leaves, B x P floats."""
+    return pergrad.per_example_grads(xent, params, x, y)
+
+
+def winsorized_step(c: int) -> Callable:
+    tx = optax.chain(pergrad.winsorized_mean(c), SGD)
+
+    def step(params, x, y):
+        updates, _ = tx.update(pergrad.per_example_grads(xent, params, x, y), tx.init(params), params)
+        return optax.apply_updates(params, updates)
+    return step
+
+
+def mlp_winsorized_step(c: int) -> Callable:
+    def step(params, x, y):
+        return sgd_apply(params, pergrad.mlp_winsorized_grad(MLP_XENT, params, x, y, c))
+    return step
+
+
+def mlp_winsorized_step_loops(c: int, loops: int) -> Callable:
+    """The MLP fast path with ``loops`` independent tile loops (pergrad.TILE_LOOPS)."""
+    def step(params, x, y):
+        saved, pergrad.TILE_LOOPS = pergrad.TILE_LOOPS, loops
+        try:
+            return mlp_winsorized_step(c)(params, x, y)
+        finally:
+            pergrad.TILE_LOOPS = saved
+    return step
+
+
+def sort_winsorized_step(c: int) -> Callable:
+    """Baseline: sort the B values of every coordinate, clip to [v_(c+1), v_(B-c)], average."""
+    def winsorize_by_sort(g):
+        s = jnp.sort(g, axis=0)
+        return jnp.mean(jnp.clip(g, s[c], s[g.shape[0] - 1 - c]), axis=0)
+
+    def step(params, x, y):
+        g = pergrad.per_example_grads(xent, params, x, y)
+        return sgd_apply(params, jax.tree_util.tree_map(winsorize_by_sort, g))
+    return step
+
+
+def alphas_stats(params, x, y, mask):
+    return pergrad.group_alphas(xent, params, x, y, mask)
+
+
+def alphas_stats_mlp(params, x, y, mask):
+    return pergrad.group_alphas(MLP_XENT, params, x, y, mask)
+
+
+def coherence_fast(params, x, y):
+    return pergrad.coherence(MLP_XENT, params, x, y)
+
+
+def coherence_vmap(params, x, y):
+    return pergrad.coherence(xent, params, x, y, method="vmap")
+
+
+def scan_run(params, xs, ys):
+    def body(p, batch):
+        return plain_step(p, *batch), None
+    return lax.scan(body, params, (xs, ys))[0]
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def compile_fn(fn: Callable, *args) -> tuple[Callable, float]:
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def timed(fn: Callable, *args) -> float:
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start
+
+
+def round_robin(fns: dict[str, tuple[Callable, tuple]], repeats: int, baseline: str) -> dict[str, dict]:
+    """Time every function ``repeats`` times, interleaved; ratios are paired with ``baseline``."""
+    for fn, args in fns.values():  # warm-up
+        jax.block_until_ready(fn(*args))
+        jax.block_until_ready(fn(*args))
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, (fn, args) in fns.items():
+            times[name].append(timed(fn, *args))
+    base = times[baseline]
+    return {name: {"ms": 1e3 * statistics.median(t),
+                   "ratio": statistics.median(a / b for a, b in zip(t, base))}
+            for name, t in times.items()}
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine_info() -> dict:
+    device = jax.devices()[0]
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            names = [l.split(":", 1)[1].strip() for l in fh if l.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "jax": jax.__version__, "backend": jax.default_backend(), "device": str(device),
+            "device_kind": getattr(device, "device_kind", ""), "cpu_count": os.cpu_count(),
+            "cpu": cpu, "python": platform.python_version(), "load_average": load}
+
+
+def markdown(rows: list[dict], info: dict, extra: dict) -> str:
+    lines = [
+        f"Measured {info['date']} on backend `{info['backend']}` ({info['device_kind'] or info['device']}), "
+        f"{info['cpu_count']} CPU cores ({info['cpu']}), JAX {info['jax']}; load average at start "
+        f"{', '.join(f'{v:.1f}' for v in info['load_average']) if info['load_average'] else 'n/a'}. "
+        f"MLP {'-'.join(map(str, SIZES))} ({extra['params']:,} parameters), B = {BATCH}, "
+        f"{extra['repeats']} repeats; plain SGD step {extra['plain_ms']:.2f} ms.",
+        "",
+        "| measurement | ms | ratio | target | met |",
+        "|---|---:|---:|---:|:---:|",
+    ]
+    for r in rows:
+        target = r.get("target")
+        if target is None:
+            target_s, met = "", ""
+        else:
+            op, value = target
+            target_s = f"{op} {value:g}{r.get('unit', '×')}"
+            met = "yes" if (r["ratio"] <= value if op == "≤" else r["ratio"] >= value) else "no"
+        ms = f"{r['ms']:.2f}" if r.get("ms") is not None else ""
+        unit = r.get("unit", "×")
+        lines.append(f"| {r['name']} | {ms} | {r['ratio']:.2f}{unit} | {target_s} | {met} |")
+    lines += ["", "Compile times (s, first call): " + ", ".join(
+        f"{k} {v:.1f}" for k, v in extra["compile_s"].items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a rough, fast run)")
+    parser.add_argument("--out", type=Path, default=ROOT / "book" / "_generated",
+                        help="folder for benchmark.md and benchmark.json")
+    args = parser.parse_args(argv)
+    repeats = 5 if args.quick else 21
+    info = machine_info()
+
+    key = jax.random.PRNGKey(0)
+    k_init, k_x, k_y, k_mask = jax.random.split(key, 4)
+    params = models.init(k_init, SIZES)
+    n_params = models.num_params(params)
+    x = jax.random.uniform(k_x, (BATCH, SIZES[0]), jnp.float32)
+    y = jax.random.randint(k_y, (BATCH,), 0, SIZES[-1])
+    mask = jax.random.bernoulli(k_mask, 0.5, (BATCH,))
+    data = (params, x, y)
+
+    candidates = {
+        "plain SGD step": (plain_step, data),
+        "per-example gradients + mean": (per_example_step, data),
+        "per-example gradients materialised": (per_example_materialised, data),
+        "winsorized c=4 (per-example grads + winsorized_mean)": (winsorized_step(4), data),
+        "winsorized c=1 (per-example grads + winsorized_mean)": (winsorized_step(1), data),
+        "winsorized c=4 (MLP fast path)": (mlp_winsorized_step(4), data),
+        "winsorized c=1 (MLP fast path)": (mlp_winsorized_step(1), data),
+        "winsorized c=4 (MLP fast path, 1 tile loop)": (mlp_winsorized_step_loops(4, 1), data),
+        "winsorized c=4 (jnp.sort baseline)": (sort_winsorized_step(4), data),
+        "alpha_p / alpha_c (group_alphas)": (alphas_stats, (*data, mask)),
+        "alpha_p / alpha_c (group_alphas, MLP fast path)": (alphas_stats_mlp, (*data, mask)),
+        "coherence (MLP fast path)": (coherence_fast, data),
+        "coherence (vmap per-example grads)": (coherence_vmap, data),
+    }
+    mm_a = jax.random.normal(jax.random.PRNGKey(1), (2048, 2048), jnp.float32)
+    candidates["matmul 2048x2048"] = (lambda m: m @ m, (mm_a,))
+    compiled, compile_s = {}, {}
+    for name, (fn, fn_args) in candidates.items():
+        compiled[name], compile_s[name] = compile_fn(fn, *fn_args)
+        print(f"compiled {name}: {compile_s[name]:.1f} s", flush=True)
+    # the sort baseline costs ~1000 plain steps per call: time it on a few repeats only
+    slow = {"winsorized c=4 (jnp.sort baseline)"}
+    fast_fns = {n: (compiled[n], candidates[n][1]) for n in candidates if n not in slow}
+    results = round_robin(fast_fns, repeats, "plain SGD step")
+    slow_fns = {"plain SGD step": fast_fns["plain SGD step"],
+                **{n: (compiled[n], candidates[n][1]) for n in slow}}
+    results.update({n: r for n, r in round_robin(slow_fns, 3, "plain SGD step").items() if n in slow})
+    plain_ms = results["plain SGD step"]["ms"]
+
+    # FLOP rate of the plain step against a large matmul, timed in the same rounds
+    mm_n = 2048
+    mm_gflops = 2 * mm_n ** 3 / (results["matmul 2048x2048"]["ms"] / 1e3) / 1e9
+    step_gflops = 6 * BATCH * n_params / (plain_ms / 1e3) / 1e9
+    efficiency = 6 * BATCH * n_params / (2 * mm_n ** 3) * results["matmul 2048x2048"]["ratio"]
+
+    # lax.scan over SCAN_STEPS steps against a Python loop of jitted steps
+    xs = jax.random.uniform(k_x, (SCAN_STEPS, BATCH, SIZES[0]), jnp.float32)
+    ys = jax.random.randint(k_y, (SCAN_STEPS, BATCH), 0, SIZES[-1])
+    scan_c, compile_s["scan 100 steps"] = compile_fn(scan_run, params, xs, ys)
+    step_c = compiled["plain SGD step"]
+
+    def python_loop(p, xs, ys):
+        for t in range(SCAN_STEPS):
+            p = step_c(p, xs[t], ys[t])
+        return p
+
+    xs_list = [xs[t] for t in range(SCAN_STEPS)]
+    ys_list = [ys[t] for t in range(SCAN_STEPS)]
+    loop_fn = lambda p, _xs, _ys: python_loop(p, xs_list, ys_list)  # noqa: E731
+    loop_res = round_robin({"loop": (loop_fn, (params, xs, ys)), "scan": (scan_c, (params, xs, ys))},
+                           max(3, repeats // 4), "loop")
+
+    # a vmapped sweep of VARIANTS runs against VARIANTS sequential runs (scan of SCAN_STEPS each)
+    stacked = jax.vmap(lambda k: models.init(k, SIZES))(jax.random.split(k_init, VARIANTS))
+    singles = [jax.tree_util.tree_map(lambda l: l[v], stacked) for v in range(VARIANTS)]
+    sweep_c, compile_s["vmapped sweep"] = compile_fn(jax.vmap(scan_run, in_axes=(0, None, None)), stacked, xs, ys)
+
+    def sequential(_p, xs, ys):
+        return [scan_c(p, xs, ys) for p in singles]
+
+    sweep_res = round_robin({"sequential": (sequential, (None, xs, ys)), "vmap": (sweep_c, (stacked, xs, ys))},
+                            max(3, repeats // 4), "sequential")
+
+    rows = [
+        {"name": "per-example gradients + mean / plain step", **results["per-example gradients + mean"],
+         "target": ("≤", 2.0)},
+        {"name": "per-example gradients materialised (B×P output) / plain step",
+         **results["per-example gradients materialised"]},
+        *({"name": f"{n} / plain step", **results[n], "target": ("≤", 10.0)} for n in (
+            "winsorized c=4 (per-example grads + winsorized_mean)",
+            "winsorized c=1 (per-example grads + winsorized_mean)",
+            "winsorized c=4 (MLP fast path)", "winsorized c=1 (MLP fast path)",
+            "winsorized c=4 (MLP fast path, 1 tile loop)")),
+        {"name": "winsorized c=4 (jnp.sort baseline) / plain step", **results["winsorized c=4 (jnp.sort baseline)"]},
+        {"name": "alpha_p / alpha_c statistics (generic vjp) / plain step",
+         **results["alpha_p / alpha_c (group_alphas)"], "target": ("≤", 2.5)},
+        {"name": "alpha_p / alpha_c statistics (MLP fast path) / plain step",
+         **results["alpha_p / alpha_c (group_alphas, MLP fast path)"], "target": ("≤", 2.5)},
+        {"name": "coherence, MLP fast path / plain step", **results["coherence (MLP fast path)"]},
+        {"name": "coherence, vmap per-example grads / plain step", **results["coherence (vmap per-example grads)"]},
+        {"name": f"plain step GFLOP/s (6·B·P) / 2048² matmul GFLOP/s ({step_gflops:.1f} / {mm_gflops:.1f})",
+         "ms": None, "ratio": 100 * efficiency, "unit": "%", "target": ("≥", 40.0)},
+        {"name": f"lax.scan of {SCAN_STEPS} steps / Python loop of {SCAN_STEPS} jitted steps",
+         "ms": loop_res["scan"]["ms"], "ratio": loop_res["scan"]["ratio"], "target": ("≤", 1.0)},
+        {"name": f"vmapped sweep of {VARIANTS} runs / {VARIANTS} sequential runs ({SCAN_STEPS} steps each)",
+         "ms": sweep_res["vmap"]["ms"], "ratio": sweep_res["vmap"]["ratio"], "target": ("≤", 1.0)},
+    ]
+    extra = {"params": n_params, "repeats": repeats, "plain_ms": plain_ms,
+             "compile_s": {k: round(v, 2) for k, v in compile_s.items()},
+             "step_gflops": step_gflops, "matmul_gflops": mm_gflops,
+             "python_loop_ms": loop_res["loop"]["ms"], "sequential_ms": sweep_res["sequential"]["ms"]}
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown(rows, info, extra)
+    (args.out / "benchmark.md").write_text(table)
+    payload = {"machine": info, "setup": {"sizes": SIZES, "batch": BATCH, "lr": LR, "quick": args.quick},
+               "rows": [{**r, "target": list(r["target"]) if r.get("target") else None} for r in rows],
+               **extra}
+    (args.out / "benchmark.json").write_text(json.dumps(payload, indent=2) + "\n")
+    print(table)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
