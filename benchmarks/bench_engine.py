@@ -28,7 +28,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax import lax
 
@@ -239,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
         "winsorized c=1 (per-example grads + winsorized_mean)": (winsorized_step(1), data),
         "winsorized c=4 (MLP fast path)": (mlp_winsorized_step(4), data),
         "winsorized c=1 (MLP fast path)": (mlp_winsorized_step(1), data),
-        "winsorized c=4 (MLP fast path, 1 tile loop)": (mlp_winsorized_step_loops(4, 1), data),
+        "winsorized c=4 (MLP fast path, 2 tile loops)": (mlp_winsorized_step_loops(4, 2), data),
         "winsorized c=4 (jnp.sort baseline)": (sort_winsorized_step(4), data),
         "alpha_p / alpha_c (group_alphas)": (alphas_stats, (*data, mask)),
         "alpha_p / alpha_c (group_alphas, MLP fast path)": (alphas_stats_mlp, (*data, mask)),
@@ -304,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
             "winsorized c=4 (per-example grads + winsorized_mean)",
             "winsorized c=1 (per-example grads + winsorized_mean)",
             "winsorized c=4 (MLP fast path)", "winsorized c=1 (MLP fast path)",
-            "winsorized c=4 (MLP fast path, 1 tile loop)")),
+            "winsorized c=4 (MLP fast path, 2 tile loops)")),
         {"name": "winsorized c=4 (jnp.sort baseline) / plain step", **results["winsorized c=4 (jnp.sort baseline)"]},
         {"name": "alpha_p / alpha_c statistics (generic vjp) / plain step",
          **results["alpha_p / alpha_c (group_alphas)"], "target": ("≤", 2.5)},

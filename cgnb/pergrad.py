@@ -33,7 +33,7 @@ How the winsorized mean is computed fast
     has no multi-output loop fusion, so carrying the running lists through a ``lax.scan``
     recomputes them once per list), and the fusion runs inside ``fori_loop`` s over tiles of
     coordinates, so that XLA compiles it once per loop instead of fusing a copy into every
-    consumer (:data:`TILE_LOOPS` independent loops share the tiles and run concurrently);
+    consumer (:data:`TILE_LOOPS` independent loops share the tiles and may run concurrently);
   * for MLPs, :func:`mlp_winsorized_grad` never materialises the (B, P) per-example gradients:
     each tile computes ``a_i[r] * delta_i[s]`` on the fly from the layer inputs ``a`` and the
     pre-activation gradients ``delta``.
@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,10 +63,11 @@ LossFn = Callable[[PyTree, jax.Array, jax.Array], jax.Array]
 GENERIC_TILE = 8192
 MLP_TILE_ROWS = 32
 MLP_TILE_COLS = 256
-# Independent tile loops per kernel (see _tile_loop). XLA:CPU runs independent loops concurrently
-# but each in-place kernel on one thread, so 2 loops used both cores of the benchmark machine
-# (about 2x faster); every loop compiles its own copy of the kernel (about 2x compile time).
-TILE_LOOPS = 2
+# Independent tile loops per kernel (see _tile_loop). XLA:CPU runs each in-place kernel on one
+# thread; independent loops may run concurrently (2 loops were up to 2x faster on a busy 2-core
+# machine, and slower in another run), but every loop compiles its own copy of the kernel.
+# benchmarks/bench_engine.py compares 1 and 2 loops.
+TILE_LOOPS = 1
 
 
 # ============================================================================ per-example gradients
