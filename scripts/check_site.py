@@ -2,7 +2,9 @@
 
     python scripts/check_site.py [--html _build/html] [--shots _build/screenshots]
 
-For every page in the table of contents: it loads without a JavaScript error, every
+For every page in the table of contents: it loads without a JavaScript error and
+without fetching anything from the network (the site must work offline: MathJax is
+served from the site itself), its formulas are typeset by MathJax, every
 <img> has a non-zero natural size, each figure the executed notebook produced is on
 the page as an <img>, and no internal link points to a missing file or anchor. A
 screenshot of each page is saved. Exits 1 with one line per problem.
@@ -72,12 +74,28 @@ def driver(profile_dir: str) -> webdriver.Chrome:
     return webdriver.Chrome(service=Service(chromedriver), options=options)
 
 
+# Wait (up to 10 s) until MathJax, when the page loads it, has finished typesetting.
+WAIT_FOR_MATHJAX = """
+const t0 = Date.now();
+while (window.MathJax && MathJax.startup && MathJax.startup.promise === undefined && Date.now() - t0 < 10000) {
+  await new Promise(r => setTimeout(r, 100));
+}
+if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+  await Promise.race([MathJax.startup.promise, new Promise(r => setTimeout(r, 10000))]);
+}
+"""
+
 PAGE_FACTS = """
 const imgs = Array.from(document.images).map(i => ({src: i.getAttribute('src'), w: i.naturalWidth,
     h: i.naturalHeight, complete: i.complete, output: !!i.closest('.cell_output, .output')}));
 const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
 const ids = Array.from(document.querySelectorAll('[id]')).map(e => e.id);
-return {imgs, links, ids, title: document.title, height: document.documentElement.scrollHeight};
+const remote = performance.getEntriesByType('resource').map(e => e.name)
+    .filter(n => /^https?:/.test(n));
+const math = document.querySelectorAll('.math').length;
+const typeset = document.querySelectorAll('mjx-container').length;
+return {imgs, links, ids, remote, math, typeset, title: document.title,
+        height: document.documentElement.scrollHeight};
 """
 
 
@@ -120,9 +138,13 @@ def main() -> int:
                     problems.append(f"{page}: page missing from the built site ({page_file})")
                     continue
                 browser.get(page_file.as_uri())
-                facts = browser.execute_script(PAGE_FACTS)
+                facts = browser.execute_script("return (async () => {" + WAIT_FOR_MATHJAX + PAGE_FACTS + "})();")
                 errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
                 problems += [f"{page}: console error: {m}" for m in errors]
+                problems += [f"{page}: fetched {url} from the network (the site must work offline)"
+                             for url in facts["remote"]]
+                if facts["math"] and not facts["typeset"]:
+                    problems.append(f"{page}: {facts['math']} formulas but none typeset by MathJax")
                 bad = [i["src"] for i in facts["imgs"] if not (i["complete"] and i["w"] > 0 and i["h"] > 0)]
                 problems += [f"{page}: image {src!r} has no natural size (not loaded)" for src in bad]
                 shown = sum(1 for i in facts["imgs"] if i["output"] and i["w"] > 0)
