@@ -8,9 +8,10 @@ Run from the repository root::
 Set-up: the chapter-5 MLP 784-256-256-256-10, minibatch B = 100 of random MNIST-shaped data.
 Every "step" is a jitted function params -> params (gradient, aggregation, ``optax.sgd``).
 All measurements are taken in one run: each function is compiled and warmed up, then the
-functions are timed round-robin (so that a change in machine load hits all of them alike),
-``block_until_ready`` after every call; a ratio is the median over repeats of the per-repeat
-ratio to the plain step timed in the same round. Results go to ``book/_generated/benchmark.md``
+functions are timed round-robin (so that a change in machine load hits all of them alike), each
+timed call right after an untimed call of the same function, ``block_until_ready`` after every
+call; a ratio is the median over repeats of the per-repeat ratio to the plain step timed in the
+same round. Results go to ``book/_generated/benchmark.md``
 (included by ``book/performance.md``) and ``book/_generated/benchmark.json``.
 """
 from __future__ import annotations
@@ -156,6 +157,7 @@ def round_robin(fns: dict[str, tuple[Callable, tuple]], repeats: int, baseline: 
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, (fn, args) in fns.items():
+            jax.block_until_ready(fn(*args))  # untimed: caches and allocator warm for this function
             times[name].append(timed(fn, *args))
     base = times[baseline]
     return {name: {"ms": 1e3 * statistics.median(t),
@@ -314,9 +316,9 @@ def main(argv: list[str] | None = None) -> dict:
         {"name": f"plain step GFLOP/s (6·B·P) / 2048² matmul GFLOP/s ({step_gflops:.1f} / {mm_gflops:.1f})",
          "ms": None, "ratio": 100 * efficiency, "unit": "%", "target": ("≥", 40.0)},
         {"name": f"lax.scan of {SCAN_STEPS} steps / Python loop of {SCAN_STEPS} jitted steps",
-         "ms": loop_res["scan"]["ms"], "ratio": loop_res["scan"]["ratio"], "target": ("≤", 1.0)},
+         "ms": loop_res["scan"]["ms"], "ratio": loop_res["scan"]["ratio"]},
         {"name": f"vmapped sweep of {VARIANTS} runs / {VARIANTS} sequential runs ({SCAN_STEPS} steps each)",
-         "ms": sweep_res["vmap"]["ms"], "ratio": sweep_res["vmap"]["ratio"], "target": ("≤", 1.0)},
+         "ms": sweep_res["vmap"]["ms"], "ratio": sweep_res["vmap"]["ratio"]},
     ]
     extra = {"params": n_params, "repeats": repeats, "plain_ms": plain_ms,
              "compile_s": {k: round(v, 2) for k, v in compile_s.items()},
