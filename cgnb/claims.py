@@ -219,21 +219,30 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _result(record: dict) -> str:
+    """One word or phrase for a record: what was asserted and whether it held."""
+    status, holds = record["status"], record["holds"]
+    if status == "paper-only":
+        return "paper-only (" + ("holds here" if holds else "**does not hold** at this scale") + ")"
+    if status == "not reproduced":
+        return "**not reproduced**"
+    return "holds" if holds else "**fails**"
+
+
 def records_table(records: list[dict]) -> str:
-    """A Markdown table of ledger records (one row per record)."""
-    head = "| claim | chapter | statement | profile | measured | expected | holds | status |\n"
-    head += "|---|---|---|---|---|---|---|---|\n"
+    """A Markdown table of ledger records, one row per record: claim, statement, measured
+    value, expected comparison, result (the profile is added to the result when the records
+    come from more than one)."""
+    several_profiles = len({r["profile"] for r in records}) > 1
+    head = "| claim | statement | measured | expected | result |\n|---|---|---:|---|---|\n"
     rows = []
     for r in records:
-        holds = "yes" if r["holds"] else "**no**"
         threshold = tuple(r["threshold"]) if r["op"] == "within" else r["threshold"]
         statement = r["statement"].replace("|", "\\|")
         if r.get("note"):
             statement += f" *({r['note']})*".replace("|", "\\|")
-        rows.append(
-            f"| {r['claim']} | {r['chapter']} | {statement} | {r['profile']} | {_fmt(r['value'])} "
-            f"| {describe(r['op'], threshold)} | {holds} | {r['status']} |"
-        )
+        result = _result(r) + (f" [{r['profile']}]" if several_profiles else "")
+        rows.append(f"| {r['claim']} | {statement} | {_fmt(r['value'])} | {describe(r['op'], threshold)} | {result} |")
     return head + "\n".join(rows) + "\n"
 
 

@@ -102,8 +102,10 @@ def test_records_table_sorts_claims_and_marks_failures(tmp_path):
     table = claims.records_table(records)
     lines = table.strip().splitlines()
     assert len(lines) == 2 + 3
-    assert "nine \\| pipe" in lines[2] and "**no**" in lines[2] and "paper-only" in lines[2]
-    assert "| C10.1 | chX | later | quick | 1 | < 2 | yes | checked |" == lines[4]
+    assert "nine \\| pipe" in lines[2] and "paper-only (**does not hold** at this scale)" in lines[2]
+    assert "| C10.1 | later | 1 | < 2 | holds |" == lines[4]
+    failed = dict(records[2], holds=False, status="checked", profile="paper")
+    assert claims.records_table([records[2], failed]).strip().splitlines()[-1].endswith("| **fails** [paper] |")
 
 
 def test_summary_counts_and_lists_missing_claims():
