@@ -148,6 +148,9 @@ def test_winsorized_c0_equals_sgd_and_c_is_traced(tiny):
     sgd = train.run_sweep(config(), tiny, variants[:1], cache=False, progress=False)
     np.testing.assert_allclose(wins.train_loss[0], sgd.train_loss[0], rtol=1e-5)
     assert not np.allclose(wins.train_loss[1], wins.train_loss[0])  # c=2 really clips
+    static = train.run_sweep(config(method="winsorized", c_max=2, static_c=True), tiny, variants[1:],
+                             cache=False, progress=False)
+    np.testing.assert_allclose(static.train_loss[0], wins.train_loss[1], rtol=1e-5)  # c compiled in = c traced
 
 
 def test_vmapped_sweep_equals_each_variant_alone(tiny):
@@ -361,6 +364,7 @@ def test_noise_grid_layout(tiny):
     (dict(record_every=0), r"record_every must be a positive integer"),
     (dict(n_null=-1), r"n_null must be >= 0"),
     (dict(eval_examples=0), r"eval_examples must be None"),
+    (dict(static_c=True), r"static_c=True only applies to method='winsorized'"),
 ])
 def test_bad_config_says_what_is_wrong(overrides, message):
     with pytest.raises(train.ConfigError, match=message):
@@ -375,6 +379,7 @@ def test_bad_config_says_what_is_wrong(overrides, message):
     (dict(stats=("coherence",), stats_examples=100), None, r"stats_examples=100 but the training set has 64"),
     (dict(method="winsorized", c_max=1), dict(cs=(0, 2)), r"variants use c up to 2 but c_max=1"),
     (dict(), dict(cs=(0, 1)), r"method='sgd' ignores them"),
+    (dict(method="winsorized", c_max=2, static_c=True), dict(cs=(1, 2)), r"static_c=True compiles c=2 in"),
 ])
 def test_bad_inputs_say_what_is_wrong(tiny, overrides, variants_of, message):
     variants = grid(tiny, **(variants_of or {}))
