@@ -1,0 +1,216 @@
+"""Tests of cgnb.coherence: chapter-4 measures against plain loops and hand-computed cases."""
+import numpy as np
+import pytest
+
+from cgnb import coherence, train
+
+
+def test_learned_fraction_matches_a_loop():
+    rng = np.random.default_rng(0)
+    steps = np.arange(0, 50, 10)
+    first = rng.choice(np.r_[-1, steps], size=(3, 40))
+    mask = rng.random((3, 40)) < 0.4
+    mask[2] = False  # an empty group gives NaN
+    got = coherence.learned_fraction(first, mask, steps)
+    for v in range(3):
+        for r, s in enumerate(steps):
+            members = first[v][mask[v]]
+            want = np.mean((members >= 0) & (members <= s)) if len(members) else np.nan
+            np.testing.assert_allclose(got[v, r], want)
+    assert np.isnan(got[2]).all()
+
+
+def test_learned_fraction_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="both be"):
+        coherence.learned_fraction(np.zeros((2, 3)), np.zeros((2, 4), bool), np.arange(3))
+
+
+def test_first_learned_median_counts_never_learned_as_infinite():
+    first = np.array([[0, 10, 20, -1, -1, 40], [5, 5, -1, -1, -1, -1]])
+    mask = np.array([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
+    got = coherence.first_learned_median(first, mask)
+    assert got[0] == 10 and got[1] == np.inf
+    assert np.isnan(coherence.first_learned_median(first, np.zeros_like(mask))).all()
+
+
+def test_early_loss_slope():
+    steps = np.array([0, 50, 100])
+    loss = np.array([[2.3, 1.3, 0.3], [2.3, 2.2, 2.1]])
+    np.testing.assert_allclose(coherence.early_loss_slope(loss, steps, 100), [0.02, 0.002])
+    np.testing.assert_allclose(coherence.early_loss_slope(loss, steps, 50), [0.02, 0.002])
+    with pytest.raises(ValueError, match="must contain"):
+        coherence.early_loss_slope(loss, steps, 70)
+
+
+def test_order_margin():
+    assert coherence.order_margin([1, 2, 4]) == 1
+    assert coherence.order_margin([4, 2, 1], increasing=False) == 1
+    assert coherence.order_margin([1, 3, 2]) == -1  # a pair in the wrong order
+    assert coherence.order_margin([1, 2, 2]) == 0
+    assert coherence.order_margin([1, np.inf, np.inf]) == 0  # two 'never's tie
+    assert coherence.order_margin([1, np.inf]) == np.inf
+    with pytest.raises(ValueError):
+        coherence.order_margin([1])
+
+
+def test_pristine_share_and_window_mean():
+    pristine = np.array([[1, 1, 0, 0, 1], [0, 0, 0, 1, 1]], bool)
+    np.testing.assert_allclose(coherence.pristine_share(pristine, 4), [0.5, 0.25])
+    steps = np.arange(0, 110, 10)
+    values = np.tile(np.arange(11.0), (2, 1))
+    # records at steps 30..70 -> values 3..7, mean 5
+    np.testing.assert_allclose(coherence.window_mean(values, steps, (0.3, 0.7)), [5.0, 5.0])
+    with pytest.raises(ValueError, match="window"):
+        coherence.window_mean(values, steps, (0.7, 0.3))
+
+
+def fake_sweep(seed=0, n_variants=4, n_records=6, m=12, d=5, k=3):
+    """A SweepResult whose group statistics come from explicit random per-example gradients.
+
+    Returns the result and, per variant, the per-example gradients (R, m, d) and the masks
+    (1 + k, m) (real designation first, then the null worlds).
+    """
+    rng = np.random.default_rng(seed)
+    noise = np.array([0.25, 0.25, 0.75, 0.75][:n_variants])
+    grads = rng.normal(size=(n_variants, n_records, m, d))
+    masks = np.zeros((n_variants, 1 + k, m), bool)
+    pristine = np.zeros((n_variants, m), bool)
+    for v in range(n_variants):
+        pristine[v] = rng.random(m) < 1 - noise[v]
+        pristine[v, :2] = [True, False]  # both groups non-empty
+        masks[v, 0] = pristine[v]
+        for j in range(k):
+            masks[v, 1 + j] = rng.permutation(pristine[v])
+    names = ("dot_p", "dot_c", "n_p", "n_c", "alpha_p", "alpha_c")
+    records = {name: np.zeros((n_variants, n_records, 1 + k)) for name in names}
+    for v in range(n_variants):
+        for r in range(n_records):
+            g = grads[v, r].sum(0)
+            for j in range(1 + k):
+                g_p = grads[v, r][masks[v, j]].sum(0)
+                records["dot_p"][v, r, j] = g @ g_p
+                records["dot_c"][v, r, j] = g @ (g - g_p)
+                records["n_p"][v, r, j] = masks[v, j].sum()
+                records["n_c"][v, r, j] = m - masks[v, j].sum()
+                records["alpha_p"][v, r, j] = g @ g_p / (g @ g)
+                records["alpha_c"][v, r, j] = g @ (g - g_p) / (g @ g)
+    flat = {}
+    for name, values in records.items():
+        flat[name] = values[..., 0]
+        flat["null_" + name] = values[..., 1:]
+    config = train.SweepConfig(sizes=(d, 3, 2), steps=n_records - 1, record_every=1, stats=("alphas",),
+                               n_null=k, stats_examples=m)
+    result = train.SweepResult(config, np.arange(n_records), flat, np.zeros((n_variants, m), np.int32), pristine,
+                               noise, np.array([0, 1, 0, 1][:n_variants]), np.zeros(n_variants, np.int32))
+    return result, grads, masks
+
+
+def test_alpha_summary_matches_direct_computation():
+    result, _, masks = fake_sweep(n_records=11)
+    out = coherence.alpha_summary(result, 0.75, (0.2, 0.6))  # records at steps 2..6 of 0..10
+    rows = [2, 3]
+    alpha_p, alpha_c = result.records["alpha_p"][rows], result.records["alpha_c"][rows]
+    np.testing.assert_allclose(out["share"], masks[rows, 0].mean(-1))
+    np.testing.assert_allclose(out["start"], alpha_p[:, 0])
+    np.testing.assert_allclose(out["null_start"], result.records["null_alpha_p"][rows][:, 0, :])
+    np.testing.assert_allclose(out["gap"], (alpha_p - alpha_c)[:, 2:7].mean(1))
+    null = result.records["null_alpha_p"][rows] - result.records["null_alpha_c"][rows]
+    np.testing.assert_allclose(out["null_gap"], null[:, 2:7, :].mean(1))
+    assert out["null_gap"].shape == (2, 3)
+
+
+def test_by_noise_selects_seeds_and_explains_a_missing_level():
+    result, _, _ = fake_sweep()
+    assert coherence.by_noise(result, "dot_p", 0.75).shape == (2, 6)
+    assert coherence.by_noise(result, "null_dot_p", 0.25).shape == (2, 6, 3)
+    assert coherence.noise_levels(result) == [0.25, 0.75]
+    with pytest.raises(ValueError, match="noise levels"):
+        coherence.by_noise(result, "dot_p", 0.5)
+
+
+# ---------------------------------------------------------------------------- per-example contributions
+
+N_TINY, D_TINY, K_TINY = 40, 12, 3
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A small learnable 3-class problem: labels from a random linear teacher."""
+    from cgnb import data as cdata
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N_TINY + 10, D_TINY)).astype(np.float32)
+    y = np.argmax(x @ rng.normal(size=(D_TINY, K_TINY)), axis=1).astype(np.int32)
+    return cdata.Dataset(x[:N_TINY], y[:N_TINY], x[N_TINY:], y[N_TINY:], "tiny", "random linear teacher")
+
+
+def test_sample_statistics_match_explicit_per_example_gradients():
+    import jax
+    import jax.numpy as jnp
+
+    from cgnb import models, pergrad
+
+    rng = np.random.default_rng(2)
+    params = models.init(jax.random.PRNGKey(0), (D_TINY, 7, K_TINY))
+    x = jnp.asarray(rng.normal(size=(10, D_TINY)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, K_TINY, 10), jnp.int32)
+    g = pergrad.per_example_grads(train.per_example_loss, params, x, y)
+    flat = np.concatenate([np.asarray(leaf).reshape(10, -1) for leaf in jax.tree_util.tree_leaves(g)], axis=1)
+    gbar = flat.mean(0)
+    stats = jax.jit(coherence.sample_statistics, static_argnames="block")
+    for block in (4, 10, 64):  # padded blocks, one exact block, one block larger than the sample
+        c, coh = stats(params, x, y, block=block)
+        np.testing.assert_allclose(c, flat @ gbar, rtol=2e-4, atol=1e-6)
+        np.testing.assert_allclose(coh, gbar @ gbar / np.mean(np.sum(flat ** 2, 1)), rtol=2e-4)
+
+
+def test_early_contributions_follow_the_engine_trajectory(tiny):
+    """Group sums of the replayed contributions equal the engine's recorded <g, g_p> at every step."""
+    import jax
+
+    steps, m = 5, 24
+    config = train.SweepConfig(sizes=(D_TINY, 8, K_TINY), steps=steps, batch_size=8, lr=0.2, record_every=1,
+                               stats=("alphas", "coherence"), n_null=0, stats_examples=m)
+    variants = train.Variants.noise_grid(jax.random.PRNGKey(3), tiny.y_train, [0.25, 0.75], seeds=(0, 1))
+    result = train.run_sweep(config, tiny, variants, cache=False, progress=False)
+    early = coherence.early_contributions(config, tiny, variants, steps, examples=m, block=10)
+    assert early["decrease"].shape == (4, steps, m)
+    mask = early["pristine"]
+    dot_p = np.einsum("vtm,vm->vt", early["decrease"], mask) / config.lr * m
+    dot_c = np.einsum("vtm,vm->vt", early["decrease"], ~mask) / config.lr * m
+    np.testing.assert_allclose(dot_p, result.records["dot_p"][:, :steps], rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(dot_c, result.records["dot_c"][:, :steps], rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(early["coherence"], result.records["coherence"][:, :steps], rtol=2e-3)
+    curves = coherence.group_curves(early["decrease"], mask)
+    assert curves["pristine"].shape == (4, steps + 1) and np.all(curves["pristine"][:, 0] == 0)
+    np.testing.assert_allclose(curves["pristine"][:, -1] * mask.sum(1), (early["decrease"].sum(1) * mask).sum(1),
+                               rtol=1e-6)
+
+
+def test_contribution_gaps_and_null_designations():
+    rng = np.random.default_rng(4)
+    decrease = rng.normal(size=(2, 3, 10))
+    mask = np.zeros((2, 10), bool)
+    mask[:, :4] = True
+    nulls = coherence.null_designations(mask, 5, seed=1)
+    assert nulls.shape == (2, 5, 10) and np.all(nulls.sum(-1) == 4)
+    assert not np.all(nulls[0, 0] == nulls[0, 1])
+    gap, null_gap = coherence.contribution_gaps(decrease, mask, nulls)
+    total = decrease.sum(1)
+    for v in range(2):
+        assert np.isclose(gap[v], total[v, :4].mean() - total[v, 4:].mean())
+        for k in range(5):
+            m = nulls[v, k]
+            assert np.isclose(null_gap[v, k], total[v, m].mean() - total[v, ~m].mean())
+
+
+def test_mean_steps_to_reach_is_the_area_above_the_curve():
+    steps = np.linspace(0, 100, 11)
+    linear = steps / 100  # a(t) = t / T reaches level l at t = 100 l: the mean over levels is 50
+    np.testing.assert_allclose(coherence.mean_steps_to_reach(linear, steps), 50.0)
+    jump = np.where(steps >= 30, 1.0, 0.2)  # 0.2 until the record at 30, then 1: trapezoid area 16 + 4
+    np.testing.assert_allclose(coherence.mean_steps_to_reach(jump, steps), 20.0)
+    slower = np.clip(steps / 150, 0, 1)
+    assert coherence.mean_steps_to_reach(slower, steps) > coherence.mean_steps_to_reach(linear, steps)
+    with pytest.raises(ValueError):
+        coherence.mean_steps_to_reach(linear[:3], steps)
