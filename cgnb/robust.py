@@ -1,0 +1,377 @@
+"""Winsorized SGD and RM3 (chapter 5): overfit, claim measures, step costs and the Figure-4 grid.
+
+The training itself is :func:`cgnb.train.run_sweep` with ``method="winsorized"`` (per-example
+gradients clipped per parameter to the (c+1)-th largest and smallest value of the minibatch,
+then averaged: :func:`cgnb.pergrad.winsorized_mean`), ``"rm3"`` (coordinate-wise median of the
+last three minibatch gradients: :func:`cgnb.pergrad.rm3`) or ``"sgd"``. This module holds what
+chapter 5 computes *from* those runs:
+
+* :func:`overfit` -- the Coherent Gradients paper's overfit
+  ``train_acc - (n / 10 + (1 - n) * test_acc)`` (Chatterjee, ICLR 2020, section 3.3);
+* :func:`curves` -- one variant's curves and its exact proper accuracy, from a sweep result;
+* the claim measures :func:`excess_over_proper`, :func:`largest_rise`, :func:`peak_drop` and
+  :func:`first_step_reaching` (when a curve first reaches a level);
+* :func:`update_difference` -- one winsorized ``c = 0`` update against one plain SGD update
+  on the same minibatch (claim C5.1), through the engine's own update code;
+* :func:`run_winsorized` -- the winsorized sweeps, one per level c with c static (see there why);
+* :func:`step_program` / :func:`step_times` -- the engine's jitted step of each method and its cost;
+* :func:`plot_grid` / :func:`plot_methods` -- the paper's Figure 4 layout and the RM3 comparison.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import statistics
+import time
+from typing import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import models, train
+
+# ----------------------------------------------------------------------------- measures
+
+
+def overfit(train_acc: np.ndarray, test_acc: np.ndarray, noise: float | np.ndarray) -> np.ndarray:
+    """The paper's overfit ``train_acc - (n / 10 + (1 - n) * test_acc)`` (same shape as the inputs).
+
+    ``n / 10 + (1 - n) * test_acc`` is the training accuracy expected from a model that
+    classifies the (1 - n) kept labels as well as it classifies the test set and the n
+    randomized ones at chance (1/10); the excess over it is memorization of training
+    examples. ``noise`` broadcasts against the accuracies, e.g. shape (V, 1) for (V, R) curves.
+    """
+    train_acc, test_acc = np.asarray(train_acc, float), np.asarray(test_acc, float)
+    noise = np.asarray(noise, float)
+    if np.any((noise < 0) | (noise > 1)):
+        raise ValueError(f"noise must be a fraction in [0, 1], got {noise}")
+    return train_acc - (noise / 10 + (1 - noise) * test_acc)
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+    """One variant's curves (each (R,) over ``steps``) and its data.
+
+    Attributes:
+      steps: (R,) record steps.
+      train_acc, test_acc, pristine_acc, corrupt_acc: (R,) accuracies (training ones on
+        the variant's noisy labels).
+      overfit: (R,) :func:`overfit`.
+      noise: the label-noise fraction n.
+      c: the winsorization level (0 for sgd / rm3).
+      proper: the exact proper accuracy, the fraction of training labels left unchanged
+        (:attr:`cgnb.data.NoisyLabels.proper_accuracy`); the paper's formula
+        ``(1 - n) + n / 10`` is its expectation.
+    """
+
+    steps: np.ndarray
+    train_acc: np.ndarray
+    test_acc: np.ndarray
+    pristine_acc: np.ndarray
+    corrupt_acc: np.ndarray
+    overfit: np.ndarray
+    noise: float
+    c: int
+    proper: float
+
+
+def curves(result: train.SweepResult, noise: float, c: int | None = None, seed: int | None = None) -> Curves:
+    """The curves of the single variant of ``result`` with this noise level (and c, seed).
+
+    The exact proper accuracy is the mean of the variant's pristine mask over the training
+    evaluation subset, which must be the whole training set (``eval_examples=None``) so that
+    it is the data set's proper accuracy.
+    """
+    index = result.index(noise=noise, c=c, seed=seed)
+    if len(index) != 1:
+        raise ValueError(f"expected one variant with noise={noise}, c={c}, seed={seed}; found {len(index)} "
+                         f"(noise levels {np.unique(result.noise)}, c {np.unique(result.c)}, "
+                         f"seeds {np.unique(result.seed)}); pass c= or seed= to choose")
+    if result.config.eval_examples is not None:
+        raise ValueError("curves() needs training accuracy on the whole training set: run the sweep with "
+                         f"eval_examples=None (it has eval_examples={result.config.eval_examples})")
+    v = int(index[0])
+    train_acc, test_acc = np.asarray(result.train_acc[v], float), np.asarray(result.test_acc[v], float)
+    noise = float(result.noise[v])
+    return Curves(steps=np.asarray(result.steps), train_acc=train_acc, test_acc=test_acc,
+                  pristine_acc=np.asarray(result.pristine_acc[v], float),
+                  corrupt_acc=np.asarray(result.corrupt_acc[v], float),
+                  overfit=overfit(train_acc, test_acc, noise), noise=noise, c=int(result.c[v]),
+                  proper=float(np.mean(result.pristine[v])))
+
+
+def tail_mean(values: np.ndarray, fraction: float = 0.25) -> np.ndarray:
+    """Mean over the last ``fraction`` of the records (last axis, at least one record)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    values = np.asarray(values, float)
+    count = max(1, int(round(fraction * values.shape[-1])))
+    return values[..., -count:].mean(axis=-1)
+
+
+def excess_over_proper(curve: Curves) -> float:
+    """Largest excess of the training accuracy over the proper accuracy during training."""
+    return float(np.max(curve.train_acc - curve.proper))
+
+
+def largest_rise(values: Sequence[float]) -> float:
+    """``max_k (values[k+1] - values[k])``: <= 0 for a non-increasing sequence (needs >= 2 values)."""
+    values = np.asarray(values, float)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(f"largest_rise needs a 1-D sequence of at least two values, got shape {values.shape}")
+    return float(np.max(np.diff(values)))
+
+
+def peak_drop(values: np.ndarray, smooth: int = 1) -> float:
+    """How far the curve ends below its maximum: ``max(v) - v[-1]``, after a running mean.
+
+    ``smooth`` records are averaged (a trailing running mean) before the maximum and the
+    end are read, so that a single noisy record does not count as a peak.
+    """
+    values = np.asarray(values, float)
+    if values.ndim != 1 or len(values) < smooth or smooth < 1:
+        raise ValueError(f"peak_drop needs a 1-D curve of at least smooth={smooth} >= 1 records, "
+                         f"got shape {values.shape}")
+    smoothed = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
+    return float(smoothed.max() - smoothed[-1])
+
+
+def first_step_reaching(curve_steps: np.ndarray, values: np.ndarray, level: float) -> float:
+    """The first record step at which ``values`` (R,) reaches ``level``; NaN if it never does."""
+    values = np.asarray(values, float)
+    reached = np.flatnonzero(values >= level)
+    return float(np.asarray(curve_steps)[reached[0]]) if len(reached) else float("nan")
+
+
+# ----------------------------------------------------------------------------- winsorized sweeps
+
+
+def run_winsorized(config: train.SweepConfig, data, variants: train.Variants, **kwargs) -> dict[int, train.SweepResult]:
+    """Winsorized sweeps of ``variants``, one per distinct level c, each compiled with c static.
+
+    Returns ``{c: SweepResult}`` (the variants with that c, ``config`` with
+    ``method="winsorized"``, ``c_max = c`` and ``static_c=True``). The updates are those of
+    :func:`cgnb.train.run_sweep` with c traced; only the compiled program differs, because
+    XLA:CPU runs the traced-c kernel with ``c_max >= 3`` minutes per step (see
+    :attr:`cgnb.train.SweepConfig.static_c`). ``kwargs`` go to :func:`cgnb.train.run_sweep`.
+    """
+    results = {}
+    for c in sorted(int(v) for v in np.unique(variants.c)):
+        cfg = dataclasses.replace(config, method="winsorized", c_max=c, static_c=True)
+        results[c] = train.run_sweep(cfg, data, variants[variants.c == c],
+                                     **{"desc": f"winsorized c={c}", **kwargs})
+    return results
+
+
+# ----------------------------------------------------------------------------- one update
+
+
+def _config(method: str, sizes: Sequence[int], lr: float, batch_size: int, c_max: int,
+            static: bool = False) -> train.SweepConfig:
+    return train.SweepConfig(sizes=tuple(sizes), steps=1, record_every=1, batch_size=batch_size, lr=lr,
+                             method=method, c_max=c_max if method == "winsorized" else 0, static_c=static)
+
+
+def _sizes(params: models.Params) -> tuple[int, ...]:
+    return (params[0]["w"].shape[0],) + tuple(layer["w"].shape[1] for layer in params)
+
+
+@functools.lru_cache(maxsize=16)
+def step_program(method: str, sizes: tuple[int, ...], lr: float, batch_size: int, c_max: int = 0,
+                 static: bool = False):
+    """The engine's training step for one method, jitted once per configuration.
+
+    Returns ``(init, step)``: ``init(params, c) -> opt_state`` and
+    ``step(params, opt_state, x (B, d), y (B,), c) -> (params, opt_state)``, where ``c`` is a
+    traced int32 bounded by the static ``c_max`` (as in :func:`cgnb.train.run_sweep`). With
+    ``static=True`` (winsorized only) the level is the Python int ``c_max`` and the ``c``
+    argument is ignored: the program :func:`run_winsorized` trains with. The step is
+    :func:`cgnb.train.train_step` with :func:`cgnb.train.make_optimizer`.
+    """
+    if static and method != "winsorized":
+        raise ValueError(f"static=True only applies to method='winsorized', got {method!r}")
+    config = _config(method, sizes, lr, batch_size, c_max, static)
+
+    def optimizer(c):
+        return train.make_optimizer(config, c)
+
+    def init(params, c):
+        return optimizer(c).init(params)
+
+    def step(params, opt_state, x, y, c):
+        return train.train_step(params, opt_state, x, y, optimizer(c), method)
+
+    return jax.jit(init), jax.jit(step)
+
+
+def one_update(params: models.Params, x: jax.Array, y: jax.Array, *, method: str, lr: float, c: int = 0,
+               c_max: int = 0) -> models.Params:
+    """Parameters after one step of the engine's update rule from a fresh optimizer state.
+
+    x (B, d), y (B,); ``c`` is traced, ``c_max`` static (see :func:`step_program`).
+    """
+    init, step = step_program(method, _sizes(params), float(lr), int(x.shape[0]), int(c_max))
+    c = jnp.int32(c)
+    return step(params, init(params, c), x, y, c)[0]
+
+
+def update_difference(params: models.Params, x: jax.Array, y: jax.Array, *, lr: float, c_max: int) -> dict:
+    """One winsorized update at ``c = 0`` against one plain SGD update on the same batch.
+
+    Both go through the engine's step (:func:`one_update`); the winsorized one with ``c`` traced
+    and bounded by ``c_max``, as in a sweep. Returns a dict of floats: ``max_abs`` = max
+    |difference| of the new parameters, ``max_update`` = max |SGD update|, ``relative`` =
+    max_abs / max_update, and ``bitwise`` = 1.0 when the two parameter sets are bit-for-bit
+    identical, else 0.0.
+    """
+    sgd = one_update(params, x, y, method="sgd", lr=lr)
+    wins = one_update(params, x, y, method="winsorized", lr=lr, c=0, c_max=c_max)
+    leaves = zip(jax.tree_util.tree_leaves(sgd), jax.tree_util.tree_leaves(wins), jax.tree_util.tree_leaves(params))
+    max_abs = max_update = 0.0
+    bitwise = True
+    for s, w, p in leaves:
+        s, w, p = np.asarray(s), np.asarray(w), np.asarray(p)
+        max_abs = max(max_abs, float(np.max(np.abs(s - w))))
+        max_update = max(max_update, float(np.max(np.abs(s - p))))
+        bitwise &= bool(np.array_equal(s, w))
+    return {"max_abs": max_abs, "max_update": max_update,
+            "relative": max_abs / max_update if max_update else float("nan"), "bitwise": float(bitwise)}
+
+
+# ----------------------------------------------------------------------------- step costs
+
+
+def step_times(params: models.Params, x: jax.Array, y: jax.Array, *, lr: float, methods: Mapping[str, dict],
+               repeats: int = 20, rounds: int = 3) -> dict[str, float]:
+    """Seconds per jitted training step of each method, on one minibatch x (B, d), y (B,).
+
+    ``methods`` maps a label to the step's keyword arguments, e.g.
+    ``{"sgd": {"method": "sgd"}, "winsorized": {"method": "winsorized", "c": 4, "static": True}}``
+    (``static``: the level c compiled in, as :func:`run_winsorized` trains; otherwise c is
+    traced and bounded by ``c_max``).
+    Each method runs the compiled step of :func:`step_program` (the same program
+    :func:`one_update` uses, so nothing is compiled twice) ``repeats`` times, carrying the
+    parameters and the optimizer state from step to step (so RM3 really keeps its last
+    gradients); the result is the median over ``rounds`` such runs of the time per step.
+    The methods take turns round by round, so a change in the machine's load affects them
+    alike. The time includes one Python dispatch per step (microseconds).
+    """
+    if repeats < 1 or rounds < 1:
+        raise ValueError(f"repeats and rounds must be >= 1, got {repeats}, {rounds}")
+    programs = {}
+    for label, kwargs in methods.items():
+        kwargs = dict(kwargs)
+        method, c, c_max = kwargs.pop("method"), kwargs.pop("c", 0), kwargs.pop("c_max", 0)
+        static = bool(kwargs.pop("static", False))
+        if kwargs:
+            raise ValueError(f"unknown step arguments for {label!r}: {sorted(kwargs)}; "
+                             "use method, c, c_max, static")
+        if static:
+            c_max = c
+        init, step = step_program(method, _sizes(params), float(lr), int(x.shape[0]), int(c_max), static)
+        c = jnp.int32(c)
+        state = init(params, c)
+        jax.block_until_ready(step(params, state, x, y, c))  # compile and warm up
+        programs[label] = (step, state, c)
+    seconds: dict[str, list[float]] = {label: [] for label in programs}
+    for _ in range(rounds):
+        for label, (step, state, c) in programs.items():
+            p = params
+            start = time.perf_counter()
+            for _ in range(repeats):
+                p, state = step(p, state, x, y, c)
+            jax.block_until_ready(p)
+            seconds[label].append((time.perf_counter() - start) / repeats)
+    return {label: statistics.median(values) for label, values in seconds.items()}
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_grid(grid: Mapping[tuple[int, float], Curves], cs: Sequence[int], noise_levels: Sequence[float],
+              *, title: str | None = None):
+    """The paper's Figure 4: rows c, columns noise; training and test accuracy, overfit, proper accuracy.
+
+    ``grid[(c, noise)]`` is that panel's :class:`Curves`. Returns the figure.
+    """
+    from . import plots
+
+    fig, axes = plots.grid(len(cs), len(noise_levels), size=(2.9, 2.2), sharex=True, sharey=True)
+    for i, c in enumerate(cs):
+        for j, noise in enumerate(noise_levels):
+            ax, curve = axes[i, j], grid[(c, noise)]
+            ax.plot(curve.steps, curve.train_acc, color="C0", label="training accuracy (noisy labels)")
+            ax.plot(curve.steps, curve.test_acc, color="C1", label="test accuracy")
+            ax.plot(curve.steps, curve.overfit, color="C2", label="overfit")
+            ax.axhline(curve.proper, color="0.3", linestyle="--", linewidth=1,
+                       label="proper accuracy (exact fraction of unchanged labels)")
+            ax.set_ylim(-0.05, 1.05)
+            if i == 0:
+                ax.set_title(f"noise {noise:.0%}")
+            if j == 0:
+                ax.set_ylabel(f"c = {c}\naccuracy / overfit (fraction)")
+            if i == len(cs) - 1:
+                ax.set_xlabel("training step")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 1.0))
+    if title:
+        fig.suptitle(title, y=1.06)
+    return fig
+
+
+def plot_methods(rows: Mapping[str, Mapping[float, Curves]], noise_levels: Sequence[float], *,
+                 title: str | None = None):
+    """One column per noise level; rows: training accuracy, test accuracy, overfit; one line per method.
+
+    ``rows[label][noise]`` is the :class:`Curves` of that method at that noise level. The
+    proper accuracy is drawn dashed in the training-accuracy row. Returns the figure.
+    """
+    from . import plots
+
+    fig, axes = plots.grid(3, len(noise_levels), size=(2.9, 2.2), sharex=True, sharey="row")
+    colours = plots.colors(len(rows), "plasma")
+    names = ("training accuracy", "test accuracy", "overfit")
+    for j, noise in enumerate(noise_levels):
+        for colour, (label, by_noise) in zip(colours, rows.items()):
+            curve = by_noise[noise]
+            for i, values in enumerate((curve.train_acc, curve.test_acc, curve.overfit)):
+                axes[i, j].plot(curve.steps, values, color=colour, label=label)
+        axes[0, j].axhline(next(iter(rows.values()))[noise].proper, color="0.3", linestyle="--", linewidth=1,
+                           label="proper accuracy")
+        axes[0, j].set_title(f"noise {noise:.0%}")
+        axes[-1, j].set_xlabel("training step")
+    for i, name in enumerate(names):
+        axes[i, 0].set_ylabel(f"{name}\n(fraction)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 1.0))
+    if title:
+        fig.suptitle(title, y=1.08)
+    return fig
+
+
+def plot_memorization(grid: Mapping[tuple[int, float], Curves], cs: Sequence[int], noise_levels: Sequence[float],
+                      extra: Mapping[str, Mapping[float, Curves]] | None = None):
+    """Fraction of corrupt examples classified as their (wrong) training label, against step.
+
+    One panel per noise level > 0, one line per winsorization level c (``grid[(c, noise)]``)
+    and per entry of ``extra`` (``extra[label][noise]``, dashed). Returns the figure.
+    """
+    from . import plots
+
+    noisy = [n for n in noise_levels if n > 0]
+    fig, axes = plots.grid(1, len(noisy), size=(2.9, 2.4), sharey=True)
+    colours = plots.colors(len(cs))
+    for ax, noise in zip(axes[0], noisy):
+        for colour, c in zip(colours, cs):
+            curve = grid[(c, noise)]
+            ax.plot(curve.steps, curve.corrupt_acc, color=colour, label=f"c = {c}")
+        for k, (label, by_noise) in enumerate((extra or {}).items()):
+            curve = by_noise[noise]
+            ax.plot(curve.steps, curve.corrupt_acc, color=f"C{3 + k}", linestyle="--", label=label)
+        ax.set_ylim(-0.03, 1.03)
+        plots.label(ax, "training step", "corrupt labels fitted (fraction)" if noise == noisy[0] else "",
+                    f"noise {noise:.0%}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 1.0))
+    return fig
