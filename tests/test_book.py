@@ -74,3 +74,11 @@ def test_check_site_reads_the_toc():
     module = importlib.util.module_from_spec(site)
     site.loader.exec_module(module)
     assert module.toc_pages(ROOT / "_toc.yml") == toc_files()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted((ROOT / "book").glob("*.md")), ids=lambda p: p.name)
+def test_no_python_api_roles(path):
+    """The book has no API reference pages, so a {func}/{class}/... role is an unresolved
+    reference, which the CI build (-n -W) turns into an error: write `cgnb.module.name`."""
+    roles = re.findall(r"\{(?:py:)?(?:func|class|meth|mod|attr|obj|data)\}`[^`]*`", path.read_text())
+    assert not roles, f"{path.name}: Sphinx API roles without an API reference: {roles}"
