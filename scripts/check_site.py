@@ -159,6 +159,9 @@ def main() -> int:
                 shot = args.shots / (page.replace("/", "__") + ".png")
                 browser.save_screenshot(str(shot))
                 browser.set_window_size(1280, 900)
+                # errors raised by the page's scripts while it was resized for the screenshot
+                late = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+                problems += [f"{page}: console error (after resizing): {m}" for m in late]
                 print(f"ok? {page}: {shown}/{wanted} figures, {len(set(facts['links']))} links -> {shot.name}")
         finally:
             browser.quit()
