@@ -121,6 +121,18 @@ def _flip(i: jax.Array) -> jax.Array:
     return lax.bitwise_xor(i, lax.bitwise_and(sign, np.array(2 ** (bits - 1) - 1, i.dtype)))
 
 
+def _insert(running: list[jax.Array], value: jax.Array, keep: Callable, pass_on: Callable) -> list[jax.Array]:
+    """Push ``value`` through the sorted running list ``running`` (updated in place), one
+    elementwise compare-exchange per entry: ``keep`` (max for a top list, min for a bottom list)
+    stays, ``pass_on`` moves down. Returns ``[value, out_1, ..., out_L]``: what leaves each
+    depth, so ``out_L`` is the value pushed out of the whole list."""
+    carries, carry = [value], value
+    for j in range(len(running)):
+        running[j], carry = keep(running[j], carry), pass_on(running[j], carry)
+        carries.append(carry)
+    return carries
+
+
 def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int | jax.Array, levels: int,
                        dtype) -> jax.Array:
     """Winsorized mean over ``n`` examples ``example(i)`` (same shape each), as one expression.
@@ -151,13 +163,10 @@ def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int | jax
             mid, hi, lo = jnp.zeros_like(value), kmin, kmax
             if not static:  # sentinel-filled lists: kmin never leaves top's tail, kmax bot's
                 top, bot = [kmin] * levels, [kmax] * levels
-        carries, carry = [key], key
-        for j in range(len(top)):
-            top[j], carry = lax.max(top[j], carry), lax.min(top[j], carry)
-            carries.append(carry)
+        carries = _insert(top, key, keep=lax.max, pass_on=lax.min)
         if static:
             if len(top) < c:  # fewer than c values so far: nothing leaves the top-c list
-                top.append(carry)
+                top.append(carries[-1])
                 continue
             evicted = carries[c]
         else:
@@ -165,13 +174,10 @@ def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int | jax
         hi = lax.max(hi, evicted)
         if not static and i < levels:  # the evicted value may be top's sentinel: keep it out of bot
             evicted = jnp.where(evicted == kmin, kmax, evicted)
-        carries, carry = [evicted], evicted
-        for j in range(len(bot)):
-            bot[j], carry = lax.min(bot[j], carry), lax.max(bot[j], carry)
-            carries.append(carry)
+        carries = _insert(bot, evicted, keep=lax.min, pass_on=lax.max)
         if static:
             if len(bot) < c:
-                bot.append(carry)
+                bot.append(carries[-1])
                 continue
             middle = carries[c]
         else:

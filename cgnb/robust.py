@@ -193,14 +193,11 @@ def step_program(method: str, sizes: tuple[int, ...], lr: float, batch_size: int
         raise ValueError(f"static=True only applies to method='winsorized', got {method!r}")
     config = _config(method, sizes, lr, batch_size, c_max, static)
 
-    def optimizer(c):
-        return train.make_optimizer(config, c)
-
     def init(params, c):
-        return optimizer(c).init(params)
+        return train.make_optimizer(config, c).init(params)
 
     def step(params, opt_state, x, y, c):
-        return train.train_step(params, opt_state, x, y, optimizer(c), method)
+        return train.train_step(params, opt_state, x, y, train.make_optimizer(config, c), method)
 
     return jax.jit(init), jax.jit(step)
 
