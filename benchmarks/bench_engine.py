@@ -34,7 +34,7 @@ from jax import lax
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from cgnb import models, pergrad  # noqa: E402
+from cgnb.engine import nets, pergrad  # noqa: E402
 
 SIZES = (784, 256, 256, 256, 10)
 BATCH = 100
@@ -48,7 +48,7 @@ VARIANTS = 5
 
 def xent(params, x, y):
     """Per-example cross-entropy of the MLP (a plain function: the generic code paths)."""
-    return models.cross_entropy(models.apply(params, x), y)
+    return nets.cross_entropy(nets.apply(params, x), y)
 
 
 MLP_XENT = pergrad.MLPLoss()  # the same loss, recognised by pergrad's MLP fast paths
@@ -225,8 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     key = jax.random.PRNGKey(0)
     k_init, k_x, k_y, k_mask = jax.random.split(key, 4)
-    params = models.init(k_init, SIZES)
-    n_params = models.num_params(params)
+    params = nets.init(k_init, SIZES)
+    n_params = nets.num_params(params)
     x = jax.random.uniform(k_x, (BATCH, SIZES[0]), jnp.float32)
     y = jax.random.randint(k_y, (BATCH,), 0, SIZES[-1])
     mask = jax.random.bernoulli(k_mask, 0.5, (BATCH,))
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
                            max(3, repeats // 4), "loop")
 
     # a vmapped sweep of VARIANTS runs against VARIANTS sequential runs (scan of SCAN_STEPS each)
-    stacked = jax.vmap(lambda k: models.init(k, SIZES))(jax.random.split(k_init, VARIANTS))
+    stacked = jax.vmap(lambda k: nets.init(k, SIZES))(jax.random.split(k_init, VARIANTS))
     singles = [jax.tree_util.tree_map(lambda l: l[v], stacked) for v in range(VARIANTS)]
     sweep_c, compile_s["vmapped sweep"] = compile_fn(jax.vmap(scan_run, in_axes=(0, None, None)), stacked, xs, ys)
 

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from cgnb import claims
+from cgnb.engine import ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("nbscript", ROOT / "scripts" / "notebooks.py")
@@ -67,7 +67,7 @@ def test_each_chapter_checks_all_its_claims_through_the_ledger(path):
     source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
     assert f'Ledger("{chapter}")' in source
     checked = set(re.findall(r"""\.check\(\s*["'](C\d+\.\d+)["']""", source))
-    assert set(claims.EXPECTED[chapter]) <= checked, f"not checked: {set(claims.EXPECTED[chapter]) - checked}"
+    assert set(ledger.EXPECTED[chapter]) <= checked, f"not checked: {set(ledger.EXPECTED[chapter]) - checked}"
 
 
 def test_check_site_reads_the_toc():

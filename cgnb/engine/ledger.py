@@ -127,7 +127,7 @@ def check(
         not to hold (the text says why): recorded as ``"not reproduced"``, and the check
         fails if the claim unexpectedly holds.
       note: free text shown beside the record (e.g. why a claim is paper-only).
-      directory: where the ledger lives (default :func:`cgnb.paths.claims_dir`).
+      directory: where the ledger lives (default :func:`cgnb.engine.paths.claims_dir`).
 
     Returns:
       Whether the claim holds.

@@ -5,7 +5,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from cgnb import models, robust, train
+from cgnb.engine import nets, sweep
+from cgnb.chapters import winsorized
 
 matplotlib.use("Agg")
 
@@ -20,30 +21,30 @@ def _batch(n=10, key=1):
 
 def test_overfit_is_the_papers_formula():
     train_acc, test_acc = np.array([0.9, 1.0]), np.array([0.8, 0.5])
-    np.testing.assert_allclose(robust.overfit(train_acc, test_acc, 0.5),
+    np.testing.assert_allclose(winsorized.overfit(train_acc, test_acc, 0.5),
                                [0.9 - (0.05 + 0.5 * 0.8), 1.0 - (0.05 + 0.5 * 0.5)])
     # clean data: overfit is the generalization gap; all-random labels: train accuracy minus chance
-    assert robust.overfit(0.9, 0.7, 0.0) == pytest.approx(0.2)
-    assert robust.overfit(1.0, 0.3, 1.0) == pytest.approx(0.9)
+    assert winsorized.overfit(0.9, 0.7, 0.0) == pytest.approx(0.2)
+    assert winsorized.overfit(1.0, 0.3, 1.0) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="noise"):
-        robust.overfit(1.0, 1.0, 1.5)
+        winsorized.overfit(1.0, 1.0, 1.5)
 
 
 def test_measures():
-    assert robust.tail_mean(np.arange(8.0), 0.25) == pytest.approx(6.5)
-    assert robust.tail_mean(np.arange(3.0), 0.01) == pytest.approx(2.0)  # at least one record
-    assert robust.largest_rise([0.5, 0.3, 0.3, 0.1]) == pytest.approx(0.0)
-    assert robust.largest_rise([0.5, 0.3, 0.35, 0.1]) == pytest.approx(0.05)
-    assert robust.peak_drop(np.array([0.1, 0.5, 0.9, 0.6])) == pytest.approx(0.3)
-    assert robust.peak_drop(np.array([0.1, 0.5, 0.9, 0.95])) == 0.0
+    assert winsorized.tail_mean(np.arange(8.0), 0.25) == pytest.approx(6.5)
+    assert winsorized.tail_mean(np.arange(3.0), 0.01) == pytest.approx(2.0)  # at least one record
+    assert winsorized.largest_rise([0.5, 0.3, 0.3, 0.1]) == pytest.approx(0.0)
+    assert winsorized.largest_rise([0.5, 0.3, 0.35, 0.1]) == pytest.approx(0.05)
+    assert winsorized.peak_drop(np.array([0.1, 0.5, 0.9, 0.6])) == pytest.approx(0.3)
+    assert winsorized.peak_drop(np.array([0.1, 0.5, 0.9, 0.95])) == 0.0
     # smoothing: the single spike at 0.9 is averaged with its neighbours
-    assert robust.peak_drop(np.array([0.5, 0.5, 0.9, 0.5, 0.5, 0.5]), smooth=3) == pytest.approx(1.9 / 3 - 0.5)
-    assert robust.first_step_reaching(np.array([0, 10, 20]), np.array([0.1, 0.6, 0.4]), 0.5) == 10
-    assert np.isnan(robust.first_step_reaching(np.array([0, 10]), np.array([0.1, 0.2]), 0.5))
+    assert winsorized.peak_drop(np.array([0.5, 0.5, 0.9, 0.5, 0.5, 0.5]), smooth=3) == pytest.approx(1.9 / 3 - 0.5)
+    assert winsorized.first_step_reaching(np.array([0, 10, 20]), np.array([0.1, 0.6, 0.4]), 0.5) == 10
+    assert np.isnan(winsorized.first_step_reaching(np.array([0, 10]), np.array([0.1, 0.2]), 0.5))
     with pytest.raises(ValueError):
-        robust.largest_rise([1.0])
+        winsorized.largest_rise([1.0])
     with pytest.raises(ValueError):
-        robust.tail_mean(np.ones(3), 0.0)
+        winsorized.tail_mean(np.ones(3), 0.0)
 
 
 def _fake_result(eval_examples=None):
@@ -52,29 +53,29 @@ def _fake_result(eval_examples=None):
                "test_acc": np.array([[0.1, 0.4, 0.5], [0.1, 0.5, 0.6]]),
                "pristine_acc": np.zeros((2, 3)), "corrupt_acc": np.zeros((2, 3))}
     pristine = np.array([[True, True, False, False], [True, True, True, False]])
-    config = train.SweepConfig(sizes=(4, 2), steps=20, record_every=10, method="winsorized", c_max=2,
+    config = sweep.SweepConfig(sizes=(4, 2), steps=20, record_every=10, method="winsorized", c_max=2,
                                eval_examples=eval_examples)
-    return train.SweepResult(config, steps, records, np.zeros((2, 4), int), pristine,
+    return sweep.SweepResult(config, steps, records, np.zeros((2, 4), int), pristine,
                              noise=np.array([0.5, 0.5]), seed=np.array([0, 0]), c=np.array([0, 2]))
 
 
 def test_curves_select_one_variant_and_its_exact_proper_accuracy():
     result = _fake_result()
-    curve = robust.curves(result, 0.5, c=2)
+    curve = winsorized.curves(result, 0.5, c=2)
     assert curve.c == 2 and curve.noise == 0.5
     assert curve.proper == pytest.approx(0.75)
     np.testing.assert_allclose(curve.overfit, [0.1, 0.6, 0.9] - (0.05 + 0.5 * np.array([0.1, 0.5, 0.6])))
-    assert robust.excess_over_proper(curve) == pytest.approx(0.15)
+    assert winsorized.excess_over_proper(curve) == pytest.approx(0.15)
     with pytest.raises(ValueError, match="found 2"):
-        robust.curves(result, 0.5)
+        winsorized.curves(result, 0.5)
     with pytest.raises(ValueError, match="eval_examples"):
-        robust.curves(_fake_result(eval_examples=2), 0.5, c=0)
+        winsorized.curves(_fake_result(eval_examples=2), 0.5, c=0)
 
 
 def _numpy_winsorized_update(params, x, y, lr, c):
     """Reference: per-example gradients, then a sort per coordinate, clip, mean (numpy)."""
     def single(p, xi, yi):
-        return models.cross_entropy(models.apply(p, xi[None]), yi[None])[0]
+        return nets.cross_entropy(nets.apply(p, xi[None]), yi[None])[0]
 
     grads = jax.vmap(jax.grad(single), in_axes=(None, 0, 0))(params, x, y)
     out = []
@@ -90,49 +91,49 @@ def _numpy_winsorized_update(params, x, y, lr, c):
 
 
 def test_one_update_winsorized_matches_sort_and_clip():
-    params = models.init(jax.random.PRNGKey(0), SIZES)
+    params = nets.init(jax.random.PRNGKey(0), SIZES)
     x, y = _batch()
     for c in (1, 2):  # one compiled program: c is traced
-        got = robust.one_update(params, x, y, method="winsorized", lr=0.5, c=c, c_max=2)
+        got = winsorized.one_update(params, x, y, method="winsorized", lr=0.5, c=c, c_max=2)
         want = _numpy_winsorized_update(params, x, y, 0.5, c)
         for g_layer, w_layer in zip(got, want):
             for name in w_layer:
                 np.testing.assert_allclose(np.asarray(g_layer[name]), w_layer[name], atol=1e-6)
-    plain = robust.one_update(params, x, y, method="sgd", lr=0.5)
+    plain = winsorized.one_update(params, x, y, method="sgd", lr=0.5)
     assert max(float(jnp.max(jnp.abs(a - b))) for a, b in
                zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(plain))) > 1e-4
 
 
 def test_update_difference_c0_is_plain_sgd_up_to_rounding():
-    params = models.init(jax.random.PRNGKey(0), SIZES)
+    params = nets.init(jax.random.PRNGKey(0), SIZES)
     x, y = _batch()
-    diff = robust.update_difference(params, x, y, lr=0.5, c_max=2)
+    diff = winsorized.update_difference(params, x, y, lr=0.5, c_max=2)
     assert diff["max_update"] > 1e-3
     assert diff["relative"] <= 1e-5
     assert diff["bitwise"] in (0.0, 1.0)
 
 
 def test_step_times_times_each_method():
-    params = models.init(jax.random.PRNGKey(0), SIZES)
+    params = nets.init(jax.random.PRNGKey(0), SIZES)
     x, y = _batch()
-    times = robust.step_times(params, x, y, lr=0.1, repeats=2, rounds=1, methods={
+    times = winsorized.step_times(params, x, y, lr=0.1, repeats=2, rounds=1, methods={
         "sgd": {"method": "sgd"}, "rm3": {"method": "rm3"},
         "w": {"method": "winsorized", "c": 1, "c_max": 2}})
     assert set(times) == {"sgd", "rm3", "w"} and all(t > 0 for t in times.values())
     # the step program is shared with one_update: compiled once per configuration
-    assert robust.step_program("sgd", SIZES, 0.1, 10, 0) is robust.step_program("sgd", SIZES, 0.1, 10, 0)
+    assert winsorized.step_program("sgd", SIZES, 0.1, 10, 0) is winsorized.step_program("sgd", SIZES, 0.1, 10, 0)
     with pytest.raises(ValueError, match="unknown step arguments"):
-        robust.step_times(params, x, y, lr=0.1, methods={"sgd": {"method": "sgd", "cc": 1}})
+        winsorized.step_times(params, x, y, lr=0.1, methods={"sgd": {"method": "sgd", "cc": 1}})
 
 
 def test_plots_have_one_panel_per_cell():
     result = _fake_result()
-    curve0, curve2 = robust.curves(result, 0.5, c=0), robust.curves(result, 0.5, c=2)
-    fig = robust.plot_grid({(0, 0.5): curve0, (2, 0.5): curve2}, [0, 2], [0.5])
+    curve0, curve2 = winsorized.curves(result, 0.5, c=0), winsorized.curves(result, 0.5, c=2)
+    fig = winsorized.plot_grid({(0, 0.5): curve0, (2, 0.5): curve2}, [0, 2], [0.5])
     assert len(fig.axes) == 2
-    fig = robust.plot_methods({"sgd": {0.5: curve0}, "winsorized": {0.5: curve2}}, [0.5])
+    fig = winsorized.plot_methods({"sgd": {0.5: curve0}, "winsorized": {0.5: curve2}}, [0.5])
     assert len(fig.axes) == 3
-    fig = robust.plot_memorization({(0, 0.5): curve0, (2, 0.5): curve2}, [0, 2], [0.0, 0.5],
+    fig = winsorized.plot_memorization({(0, 0.5): curve0, (2, 0.5): curve2}, [0, 2], [0.0, 0.5],
                                    extra={"rm3": {0.5: curve0}})
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 3
 
@@ -140,15 +141,15 @@ def test_plots_have_one_panel_per_cell():
 def test_run_winsorized_static_levels_match_the_traced_engine_sweep():
     """One sweep per c with c compiled in gives the engine's traced-c sweep's records."""
     rng = np.random.default_rng(0)
-    from cgnb import data as cdata
+    from cgnb.engine import data as cdata
     ds = cdata.Dataset(rng.uniform(size=(40, SIZES[0])).astype(np.float32), rng.integers(0, 3, 40).astype(np.int32),
                        rng.uniform(size=(20, SIZES[0])).astype(np.float32), rng.integers(0, 3, 20).astype(np.int32),
                        "test", "random")
-    variants = train.Variants.noise_grid(jax.random.PRNGKey(0), ds.y_train, [0.5], cs=[1, 2])
-    config = train.SweepConfig(sizes=SIZES, steps=6, record_every=3, batch_size=10, lr=0.5, method="winsorized",
+    variants = sweep.Variants.noise_grid(jax.random.PRNGKey(0), ds.y_train, [0.5], cs=[1, 2])
+    config = sweep.SweepConfig(sizes=SIZES, steps=6, record_every=3, batch_size=10, lr=0.5, method="winsorized",
                                c_max=2)
-    traced = train.run_sweep(config, ds, variants, cache=False, progress=False)
-    static = robust.run_winsorized(config, ds, variants, cache=False, progress=False)
+    traced = sweep.run_sweep(config, ds, variants, cache=False, progress=False)
+    static = winsorized.run_winsorized(config, ds, variants, cache=False, progress=False)
     assert sorted(static) == [1, 2]
     for c, result in static.items():
         assert result.config.c_max == c and result.config.static_c and list(result.c) == [c]
@@ -157,13 +158,13 @@ def test_run_winsorized_static_levels_match_the_traced_engine_sweep():
 
 
 def test_static_step_program_matches_traced_one():
-    params = models.init(jax.random.PRNGKey(0), SIZES)
+    params = nets.init(jax.random.PRNGKey(0), SIZES)
     x, y = _batch()
-    init, step = robust.step_program("winsorized", SIZES, 0.5, 10, 2, True)
+    init, step = winsorized.step_program("winsorized", SIZES, 0.5, 10, 2, True)
     got = step(params, init(params, 0), x, y, jnp.int32(0))[0]  # c argument ignored: c = 2 compiled in
     want = _numpy_winsorized_update(params, x, y, 0.5, 2)
     for g_layer, w_layer in zip(got, want):
         for name in w_layer:
             np.testing.assert_allclose(np.asarray(g_layer[name]), w_layer[name], atol=1e-6)
     with pytest.raises(ValueError, match="static"):
-        robust.step_program("sgd", SIZES, 0.5, 10, 0, True)
+        winsorized.step_program("sgd", SIZES, 0.5, 10, 0, True)

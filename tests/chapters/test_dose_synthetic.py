@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from cgnb import dose, models, synthetic
+from cgnb.engine import nets
+from cgnb.chapters import dose, synthetic
 
 
 # ----------------------------------------------------------------------------- synthetic
@@ -269,7 +270,7 @@ def test_first_step_reaching_loglog_slope_and_grid():
 
 
 def test_first_layer_dose_formats():
-    g_mlp = models.init(jax.random.PRNGKey(0), (3, 4, 1))
+    g_mlp = nets.init(jax.random.PRNGKey(0), (3, 4, 1))
     np.testing.assert_allclose(dose.first_layer_dose(g_mlp), np.sum(np.asarray(g_mlp[0]["w"]) ** 2, 1), rtol=1e-6)
     g_lin = {"w": jnp.array([1.0, -2.0]), "b": jnp.float32(0.0)}
     np.testing.assert_allclose(dose.first_layer_dose(g_lin), [1.0, 4.0])

@@ -11,8 +11,8 @@ import numpy as np
 import optax
 import pytest
 
-from cgnb import data as cdata
-from cgnb import pergrad, train
+from cgnb.engine import data as cdata
+from cgnb.engine import pergrad, sweep
 
 N, N_TEST, D, K, B = 64, 24, 12, 3, 8
 
@@ -29,11 +29,11 @@ def tiny():
 def config(**overrides):
     fields = dict(sizes=(D, 8, K), steps=12, batch_size=B, lr=0.2, record_every=3, chunk_steps=6)
     fields.update(overrides)
-    return train.SweepConfig(**fields)
+    return sweep.SweepConfig(**fields)
 
 
 def grid(tiny, noise=(0.0, 0.5), seeds=(0, 1), cs=(0,)):
-    return train.Variants.noise_grid(jax.random.PRNGKey(3), tiny.y_train, noise, seeds=seeds, cs=cs)
+    return sweep.Variants.noise_grid(jax.random.PRNGKey(3), tiny.y_train, noise, seeds=seeds, cs=cs)
 
 
 def assert_results_equal(a, b, exact=True):
@@ -51,22 +51,22 @@ def assert_results_equal(a, b, exact=True):
 
 
 def test_epoch_batches_cover_each_epoch_once():
-    idx = train.batch_indices(seed=5, start=0, count=24, n=50, batch_size=8)  # 6 steps per epoch
+    idx = sweep.batch_indices(seed=5, start=0, count=24, n=50, batch_size=8)  # 6 steps per epoch
     assert idx.shape == (24, 8) and idx.dtype == np.int32
     for epoch in range(4):
         used = idx[6 * epoch:6 * epoch + 6].ravel()
         assert len(np.unique(used)) == 48  # no repeats; the 2 left-over examples are skipped
     assert not np.array_equal(idx[:6], idx[6:12])  # a fresh permutation each epoch
     # a pure function of (seed, step): any window agrees with the whole run
-    np.testing.assert_array_equal(train.batch_indices(5, 10, 7, 50, 8), idx[10:17])
-    assert not np.array_equal(train.batch_indices(6, 0, 24, 50, 8), idx)
+    np.testing.assert_array_equal(sweep.batch_indices(5, 10, 7, 50, 8), idx[10:17])
+    assert not np.array_equal(sweep.batch_indices(6, 0, 24, 50, 8), idx)
 
 
 def test_uniform_batches_are_windows_of_one_stream():
-    idx = train.batch_indices(1, 0, 40, 30, 10, "uniform")
+    idx = sweep.batch_indices(1, 0, 40, 30, 10, "uniform")
     assert idx.shape == (40, 10) and idx.min() >= 0 and idx.max() < 30
     assert any(len(np.unique(row)) < 10 for row in idx)  # drawn with replacement
-    np.testing.assert_array_equal(train.batch_indices(1, 7, 5, 30, 10, "uniform"), idx[7:12])
+    np.testing.assert_array_equal(sweep.batch_indices(1, 7, 5, 30, 10, "uniform"), idx[7:12])
 
 
 # ---------------------------------------------------------------------------- training loop
@@ -80,11 +80,11 @@ def per_example_loss(p, x, y):
 
 def reference_sgd(tiny, labels, seed, cfg):
     """Plain Python loop, own loss and update: params after each record block."""
-    params = train.init_params(seed, cfg)
+    params = sweep.init_params(seed, cfg)
     grad = jax.jit(jax.grad(lambda p, x, y: jnp.mean(per_example_loss(p, x, y))))
     history = [params]
     for t in range(cfg.steps):
-        batch = train.batch_indices(seed, t, 1, N, cfg.batch_size, cfg.sampling)[0]
+        batch = sweep.batch_indices(seed, t, 1, N, cfg.batch_size, cfg.sampling)[0]
         g = grad(params, tiny.x_train[batch], labels[batch])
         params = jax.tree_util.tree_map(lambda p, d: p - cfg.lr * d, params, g)
         if (t + 1) % cfg.record_every == 0:
@@ -101,7 +101,7 @@ def numpy_accuracy(params, x, y):
 def test_scanned_sgd_equals_python_loop(tiny, sampling):
     cfg = config(sampling=sampling)
     variants = grid(tiny)[2:3]  # noise 0.5, seed 0
-    result = train.run_sweep(cfg, tiny, variants, cache=False, progress=False)
+    result = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
     history = reference_sgd(tiny, variants.labels[0], 0, cfg)
     for got, want in zip(jax.tree_util.tree_leaves(result.params), jax.tree_util.tree_leaves(history[-1])):
         np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-6)
@@ -118,7 +118,7 @@ def test_scanned_transform_methods_equal_python_loop(tiny, method):
     """The scan threads the optimizer state like a loop over pergrad's own transforms."""
     cfg = config(method=method, c_max=1 if method == "winsorized" else 0, steps=6, chunk_steps=3)
     variants = grid(tiny, noise=(0.25,), seeds=(2,), cs=(1,) if method == "winsorized" else (0,))
-    result = train.run_sweep(cfg, tiny, variants, cache=False, progress=False)
+    result = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
 
     if method == "winsorized":
         tx = optax.chain(pergrad.winsorized_mean(1, 1), optax.sgd(cfg.lr))
@@ -133,10 +133,10 @@ def test_scanned_transform_methods_equal_python_loop(tiny, method):
         updates, state = tx.update(g, state, params)
         return optax.apply_updates(params, updates), state
 
-    params = train.init_params(2, cfg)
+    params = sweep.init_params(2, cfg)
     state = tx.init(params)
     for t in range(cfg.steps):
-        batch = train.batch_indices(2, t, 1, N, B)[0]
+        batch = sweep.batch_indices(2, t, 1, N, B)[0]
         params, state = step(params, state, tiny.x_train[batch], variants.labels[0][batch])
     for got, want in zip(jax.tree_util.tree_leaves(result.params), jax.tree_util.tree_leaves(params)):
         np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-6)
@@ -144,11 +144,11 @@ def test_scanned_transform_methods_equal_python_loop(tiny, method):
 
 def test_winsorized_c0_equals_sgd_and_c_is_traced(tiny):
     variants = grid(tiny, noise=(0.5,), seeds=(0,), cs=(0, 2))
-    wins = train.run_sweep(config(method="winsorized", c_max=2), tiny, variants, cache=False, progress=False)
-    sgd = train.run_sweep(config(), tiny, variants[:1], cache=False, progress=False)
+    wins = sweep.run_sweep(config(method="winsorized", c_max=2), tiny, variants, cache=False, progress=False)
+    sgd = sweep.run_sweep(config(), tiny, variants[:1], cache=False, progress=False)
     np.testing.assert_allclose(wins.train_loss[0], sgd.train_loss[0], rtol=1e-5)
     assert not np.allclose(wins.train_loss[1], wins.train_loss[0])  # c=2 really clips
-    static = train.run_sweep(config(method="winsorized", c_max=2, static_c=True), tiny, variants[1:],
+    static = sweep.run_sweep(config(method="winsorized", c_max=2, static_c=True), tiny, variants[1:],
                              cache=False, progress=False)
     np.testing.assert_allclose(static.train_loss[0], wins.train_loss[1], rtol=1e-5)  # c compiled in = c traced
 
@@ -156,10 +156,10 @@ def test_winsorized_c0_equals_sgd_and_c_is_traced(tiny):
 def test_vmapped_sweep_equals_each_variant_alone(tiny):
     cfg = config()
     variants = grid(tiny)
-    together = train.run_sweep(cfg, tiny, variants, cache=False, progress=False)
+    together = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
     assert together.train_acc.shape == (4, 5) and together.first_learned.shape == (4, N)
     for i in range(len(variants)):
-        alone = train.run_sweep(cfg, tiny, variants[i], cache=False, progress=False)
+        alone = sweep.run_sweep(cfg, tiny, variants[i], cache=False, progress=False)
         for k in together.records:
             np.testing.assert_allclose(together.records[k][i], alone.records[k][0], rtol=2e-5, atol=2e-6)
         np.testing.assert_array_equal(together.first_learned[i], alone.first_learned[0])
@@ -170,15 +170,15 @@ def test_vmapped_sweep_equals_each_variant_alone(tiny):
 
 def test_same_seed_is_bit_identical(tiny):
     cfg, variants = config(), grid(tiny)
-    assert_results_equal(train.run_sweep(cfg, tiny, variants, cache=False, progress=False),
-                         train.run_sweep(cfg, tiny, variants, cache=False, progress=False))
+    assert_results_equal(sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False),
+                         sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False))
 
 
 def test_records_at_step_zero_are_the_initial_model(tiny):
     cfg, variants = config(), grid(tiny)
-    result = train.run_sweep(cfg, tiny, variants, cache=False, progress=False)
+    result = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
     for i, seed in enumerate(variants.seed):
-        init = train.init_params(int(seed), cfg)
+        init = sweep.init_params(int(seed), cfg)
         assert result.train_acc[i, 0] == pytest.approx(numpy_accuracy(init, tiny.x_train, variants.labels[i]))
         assert result.test_acc[i, 0] == pytest.approx(numpy_accuracy(init, tiny.x_test, tiny.y_test))
 
@@ -187,7 +187,7 @@ def test_records_at_step_zero_are_the_initial_model(tiny):
 
 
 def jit_evaluate(cfg):
-    return jax.jit(lambda *args: train.evaluate(*args, config=cfg))
+    return jax.jit(lambda *args: sweep.evaluate(*args, config=cfg))
 
 
 def identity_model():
@@ -201,9 +201,9 @@ def test_evaluate_hand_made_case():
     y_true = jnp.array([0, 0, 1, 1, 1, 0], jnp.int32)
     labels = jnp.array([0, 1, 1, 0, 0, 0], jnp.int32)  # noisy: examples 1, 3, 4 changed
     pristine = labels == y_true  # T F T F F T
-    cfg = train.SweepConfig(sizes=(2, 2), steps=1, batch_size=2, record_every=1)
-    arrays = train.Arrays(x, y_true, x[:4], y_true[:4])
-    variant = train.VariantArrays(labels, pristine, jnp.int32(0), jnp.zeros((0, 6), bool))
+    cfg = sweep.SweepConfig(sizes=(2, 2), steps=1, batch_size=2, record_every=1)
+    arrays = sweep.Arrays(x, y_true, x[:4], y_true[:4])
+    variant = sweep.VariantArrays(labels, pristine, jnp.int32(0), jnp.zeros((0, 6), bool))
     first_before = jnp.array([-1, 2, -1, -1, -1, 4], jnp.int32)
     record, first = jit_evaluate(cfg)(identity_model(), jnp.int32(7), first_before, variant, arrays)
     # correct w.r.t. noisy labels: T F T F T F
@@ -219,15 +219,15 @@ def test_evaluate_hand_made_case():
 def test_group_accuracy_of_an_empty_group_is_nan():
     x = jnp.eye(2, dtype=jnp.float32)
     y = jnp.array([0, 1], jnp.int32)
-    cfg = train.SweepConfig(sizes=(2, 2), steps=1, batch_size=2, record_every=1)
-    variant = train.VariantArrays(y, jnp.ones(2, bool), jnp.int32(0), jnp.zeros((0, 2), bool))
+    cfg = sweep.SweepConfig(sizes=(2, 2), steps=1, batch_size=2, record_every=1)
+    variant = sweep.VariantArrays(y, jnp.ones(2, bool), jnp.int32(0), jnp.zeros((0, 2), bool))
     record, _ = jit_evaluate(cfg)(identity_model(), jnp.int32(0), jnp.full(2, -1, jnp.int32), variant,
-                                  train.Arrays(x, y, x, y))
+                                  sweep.Arrays(x, y, x, y))
     assert record["pristine_acc"] == 1.0 and np.isnan(record["corrupt_acc"])
 
 
 def test_first_learned_in_a_sweep(tiny):
-    result = train.run_sweep(config(), tiny, grid(tiny), cache=False, progress=False)
+    result = sweep.run_sweep(config(), tiny, grid(tiny), cache=False, progress=False)
     first = result.first_learned
     assert first.shape == (4, N) and result.pristine.shape == (4, N)
     assert set(np.unique(first)) <= {-1, *result.steps.tolist()}
@@ -240,7 +240,7 @@ def test_first_learned_in_a_sweep(tiny):
 def test_gradient_statistics_and_evaluation_subsets(tiny):
     cfg = config(stats=("alphas", "coherence"), n_null=2, stats_examples=32, eval_examples=40, test_examples=10)
     variants = grid(tiny, noise=(0.5,), seeds=(0, 1))
-    result = train.run_sweep(cfg, tiny, variants, cache=False, progress=False)
+    result = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
     assert result.first_learned.shape == (2, 40) and result.pristine.shape == (2, 40)
     np.testing.assert_array_equal(result.pristine, variants.pristine[:, :40])
     final = [{k: v[i] for k, v in layer.items()} for layer in result.params for i in (0,)]
@@ -251,7 +251,7 @@ def test_gradient_statistics_and_evaluation_subsets(tiny):
     np.testing.assert_allclose(result.alpha_p + result.alpha_c, 1.0, atol=1e-4)
     np.testing.assert_allclose(result.null_alpha_p + result.null_alpha_c, 1.0, atol=1e-4)
     assert np.all((result.coherence > 0) & (result.coherence <= 1 + 1e-5))
-    masks = np.asarray(train.variant_inputs(cfg, variants).null_masks)  # (V, n_null, S)
+    masks = np.asarray(sweep.variant_inputs(cfg, variants).null_masks)  # (V, n_null, S)
     assert masks.shape == (2, 2, 32)
     np.testing.assert_array_equal(masks.sum(-1), variants.pristine[:, :32].sum(-1, keepdims=True).repeat(2, 1))
     assert not np.array_equal(masks[0, 0], variants.pristine[0, :32])
@@ -262,40 +262,40 @@ def test_gradient_statistics_and_evaluation_subsets(tiny):
 
 def test_cache_hit_does_not_train(tiny):
     cfg, variants = config(), grid(tiny)
-    first = train.run_sweep(cfg, tiny, variants, progress=False)
+    first = sweep.run_sweep(cfg, tiny, variants, progress=False)
     assert not first.from_cache and first.chunks_run == cfg.num_chunks == 2
-    again = train.run_sweep(cfg, tiny, variants, progress=False)
+    again = sweep.run_sweep(cfg, tiny, variants, progress=False)
     assert again.from_cache and again.chunks_run == 0
     assert_results_equal(first, again)
     np.testing.assert_array_equal(again.noise, variants.noise)
     # other variants (or data, or config: see test_key_hashes_data_and_variants) are another entry
-    other = train.run_sweep(cfg, tiny, grid(tiny, seeds=(2, 3)), progress=False)
+    other = sweep.run_sweep(cfg, tiny, grid(tiny, seeds=(2, 3)), progress=False)
     assert not other.from_cache and other.chunks_run == 2
 
 
 def test_no_cache_env_disables_cache(tiny, monkeypatch):
     cfg, variants = config(), grid(tiny)
-    train.run_sweep(cfg, tiny, variants, progress=False)
+    sweep.run_sweep(cfg, tiny, variants, progress=False)
     monkeypatch.setenv("CGNB_NO_CACHE", "1")
-    assert not train.run_sweep(cfg, tiny, variants, progress=False).from_cache
+    assert not sweep.run_sweep(cfg, tiny, variants, progress=False).from_cache
 
 
 def test_key_hashes_data_and_variants(tiny):
     cfg, variants = config(), grid(tiny)
-    key = train.sweep_key(cfg, tiny, variants)
+    key = sweep.sweep_key(cfg, tiny, variants)
     x = tiny.x_train.copy()
     x[0, 0] += 1
     import dataclasses
-    assert train.sweep_key(cfg, dataclasses.replace(tiny, x_train=x), variants) != key
-    assert train.sweep_key(cfg, tiny, variants[:3]) != key
-    assert train.sweep_key(config(n_null=4), tiny, variants) != key
-    assert train.sweep_key(cfg, tiny, grid(tiny)) == key
+    assert sweep.sweep_key(cfg, dataclasses.replace(tiny, x_train=x), variants) != key
+    assert sweep.sweep_key(cfg, tiny, variants[:3]) != key
+    assert sweep.sweep_key(config(n_null=4), tiny, variants) != key
+    assert sweep.sweep_key(cfg, tiny, grid(tiny)) == key
 
 
 def test_interrupted_sweep_resumes_from_last_chunk(tiny):
     cfg = config(steps=18)  # 3 chunks of 6 steps
     variants = grid(tiny)
-    uninterrupted = train.run_sweep(cfg, tiny, variants, cache=False, progress=False)
+    uninterrupted = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
     calls = []
 
     def stop_after_first(done, total):
@@ -304,10 +304,10 @@ def test_interrupted_sweep_resumes_from_last_chunk(tiny):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train.run_sweep(cfg, tiny, variants, progress=False, on_chunk=stop_after_first)
-    key = train.sweep_key(cfg, tiny, variants)
+        sweep.run_sweep(cfg, tiny, variants, progress=False, on_chunk=stop_after_first)
+    key = sweep.sweep_key(cfg, tiny, variants)
     assert (Path(os.environ["CGNB_CACHE_DIR"]) / "train" / key / "checkpoint.npz").is_file()
-    resumed = train.run_sweep(cfg, tiny, variants, progress=False, on_chunk=lambda d, t: calls.append(d))
+    resumed = sweep.run_sweep(cfg, tiny, variants, progress=False, on_chunk=lambda d, t: calls.append(d))
     assert calls == [1, 2, 3] and resumed.chunks_run == 2 and not resumed.from_cache
     assert_results_equal(resumed, uninterrupted)
     assert not (Path(os.environ["CGNB_CACHE_DIR"]) / "train" / key / "checkpoint.npz").exists()
@@ -315,9 +315,9 @@ def test_interrupted_sweep_resumes_from_last_chunk(tiny):
 
 def test_result_save_load_and_index(tiny, tmp_path):
     variants = grid(tiny, cs=(0,))
-    result = train.run_sweep(config(), tiny, variants, cache=False, progress=False)
+    result = sweep.run_sweep(config(), tiny, variants, cache=False, progress=False)
     result.save(tmp_path / "r.npz")
-    loaded = train.SweepResult.load(tmp_path / "r.npz")
+    loaded = sweep.SweepResult.load(tmp_path / "r.npz")
     assert loaded.config == result.config
     assert_results_equal(loaded, result)
     np.testing.assert_array_equal(loaded.pristine, result.pristine)
@@ -332,7 +332,7 @@ def test_result_save_load_and_index(tiny, tmp_path):
 
 
 def test_noise_grid_layout(tiny):
-    v = train.Variants.noise_grid(jax.random.PRNGKey(0), tiny.y_train, [0.0, 0.5], seeds=(0, 1), cs=(0, 2))
+    v = sweep.Variants.noise_grid(jax.random.PRNGKey(0), tiny.y_train, [0.0, 0.5], seeds=(0, 1), cs=(0, 2))
     assert len(v) == 8 and v.labels.shape == (8, N) and v.labels.dtype == np.int32
     np.testing.assert_array_equal(v.noise, [0, 0, 0, 0, .5, .5, .5, .5])
     np.testing.assert_array_equal(v.seed, [0, 0, 1, 1, 0, 0, 1, 1])
@@ -341,9 +341,9 @@ def test_noise_grid_layout(tiny):
     np.testing.assert_array_equal(v.labels[4], v.labels[5])  # c shares the corruption
     assert not np.array_equal(v.labels[4], v.labels[6])  # seeds do not
     assert v.pristine[0].all() and 0.4 < v.pristine[4].mean() < 0.8
-    clean = train.Variants.clean(tiny.y_train, seeds=(3,))
+    clean = sweep.Variants.clean(tiny.y_train, seeds=(3,))
     assert len(clean) == 1 and clean.pristine.all() and clean.noise[0] == 0
-    assert len(train.Variants.concat(v, clean)) == 9
+    assert len(sweep.Variants.concat(v, clean)) == 9
 
 
 # ---------------------------------------------------------------------------- errors
@@ -367,7 +367,7 @@ def test_noise_grid_layout(tiny):
     (dict(static_c=True), r"static_c=True only applies to method='winsorized'"),
 ])
 def test_bad_config_says_what_is_wrong(overrides, message):
-    with pytest.raises(train.ConfigError, match=message):
+    with pytest.raises(sweep.ConfigError, match=message):
         config(**overrides)
 
 
@@ -383,17 +383,17 @@ def test_bad_config_says_what_is_wrong(overrides, message):
 ])
 def test_bad_inputs_say_what_is_wrong(tiny, overrides, variants_of, message):
     variants = grid(tiny, **(variants_of or {}))
-    with pytest.raises(train.ConfigError, match=message):
-        train.run_sweep(config(**overrides), tiny, variants, cache=False, progress=False)
+    with pytest.raises(sweep.ConfigError, match=message):
+        sweep.run_sweep(config(**overrides), tiny, variants, cache=False, progress=False)
 
 
 def test_bad_variants_say_what_is_wrong(tiny):
-    with pytest.raises(train.ConfigError, match="labels' shape"):
-        train.Variants(np.zeros((2, 5)), np.zeros((2, 4)), 0, 0, 0.0)
-    with pytest.raises(train.ConfigError, match="seeds must be in"):
-        train.Variants(np.zeros((1, 5)), np.zeros((1, 5)), -1, 0, 0.0)
-    with pytest.raises(train.ConfigError, match="variants have 5 labels each but the training set has 64"):
-        train.run_sweep(config(), tiny, train.Variants(np.zeros((1, 5)), np.ones((1, 5)), 0, 0, 0.0),
+    with pytest.raises(sweep.ConfigError, match="labels' shape"):
+        sweep.Variants(np.zeros((2, 5)), np.zeros((2, 4)), 0, 0, 0.0)
+    with pytest.raises(sweep.ConfigError, match="seeds must be in"):
+        sweep.Variants(np.zeros((1, 5)), np.zeros((1, 5)), -1, 0, 0.0)
+    with pytest.raises(sweep.ConfigError, match="variants have 5 labels each but the training set has 64"):
+        sweep.run_sweep(config(), tiny, sweep.Variants(np.zeros((1, 5)), np.ones((1, 5)), 0, 0, 0.0),
                         cache=False, progress=False)
 
 
@@ -402,17 +402,17 @@ def test_bad_variants_say_what_is_wrong(tiny):
 
 SHARD_SCRIPT = textwrap.dedent("""
     import jax, numpy as np
-    from cgnb import data, train
+    from cgnb.engine import data, sweep
     assert jax.local_device_count() == 4, jax.devices()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(88, 12)).astype(np.float32)
     y = np.argmax(x @ rng.normal(size=(12, 3)), 1).astype(np.int32)
     d = data.Dataset(x[:64], y[:64], x[64:], y[64:], "tiny", "")
-    cfg = train.SweepConfig(sizes=(12, 8, 3), steps=12, batch_size=8, lr=0.2, record_every=3, chunk_steps=6)
-    v = train.Variants.noise_grid(jax.random.PRNGKey(3), d.y_train, [0.0, 0.5], seeds=(0, 1))
-    assert train._placement(len(v), None)[0] is not None  # shard=None would shard too
-    a = train.run_sweep(cfg, d, v, shard=True, progress=False)
-    b = train.run_sweep(cfg, d, v, shard=False, cache=False, progress=False)
+    cfg = sweep.SweepConfig(sizes=(12, 8, 3), steps=12, batch_size=8, lr=0.2, record_every=3, chunk_steps=6)
+    v = sweep.Variants.noise_grid(jax.random.PRNGKey(3), d.y_train, [0.0, 0.5], seeds=(0, 1))
+    assert sweep._placement(len(v), None)[0] is not None  # shard=None would shard too
+    a = sweep.run_sweep(cfg, d, v, shard=True, progress=False)
+    b = sweep.run_sweep(cfg, d, v, shard=False, cache=False, progress=False)
     assert a.from_cache is False and a.chunks_run == 2
     for k in a.records:
         np.testing.assert_allclose(a.records[k], b.records[k], rtol=1e-5, atol=1e-6, equal_nan=True)
@@ -429,5 +429,5 @@ def test_sharded_sweep_equals_unsharded(tmp_path):
     out = subprocess.run([sys.executable, "-c", SHARD_SCRIPT], env=env, capture_output=True, text=True,
                          timeout=600)
     assert "SHARDED-OK" in out.stdout, out.stderr[-3000:]
-    with pytest.raises(train.ConfigError, match="shard=True needs several local devices"):
-        train._placement(3, True)
+    with pytest.raises(sweep.ConfigError, match="shard=True needs several local devices"):
+        sweep._placement(3, True)

@@ -22,7 +22,7 @@ a minibatch mean of ``B`` examples has ``E|g_B - G|^2 = tr(Sigma) / B``, hence
 ``= B / (B + B_simple)``.
 
 Losses are functions ``loss_fn(params, x, y, key) -> scalar`` (``key`` may be ``None``);
-:func:`make_loss` builds the squared-error loss of a :mod:`cgnb.models` MLP regressor.
+:func:`make_loss` builds the squared-error loss of a :mod:`cgnb.engine.nets` MLP regressor.
 """
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import models
+from ..engine import nets
 
-Params = models.Params
+Params = nets.Params
 LossFn = Callable[[Params, jax.Array, jax.Array, "jax.Array | None"], jax.Array]
 Coord = tuple[int, str, int]
 """A scalar parameter: ``(layer index in the params list, leaf name, unit index)``, e.g. ``(1, "b", 0)``."""
@@ -56,12 +56,12 @@ def squared_error(pred: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def make_loss(dropout_rate: float = 0.0) -> LossFn:
-    """``loss(params, x, y, key)``: squared error of ``models.apply``; dropout is active when a key is given."""
+    """``loss(params, x, y, key)``: squared error of ``nets.apply``; dropout is active when a key is given."""
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
 
     def loss(params: Params, x: jax.Array, y: jax.Array, key: jax.Array | None = None) -> jax.Array:
-        return squared_error(models.apply(params, x, dropout_rate=dropout_rate, key=key), y)
+        return squared_error(nets.apply(params, x, dropout_rate=dropout_rate, key=key), y)
 
     return loss
 
@@ -90,12 +90,12 @@ def bias_coords(params: Params, layers: Sequence[int] = (1, 2), unit: int = 0,
 
 
 def hidden_activations(params: Params, x: jax.Array) -> list[jax.Array]:
-    """The hidden ReLU outputs of ``models.apply`` without dropout: one (B, d_l) array per hidden layer."""
+    """The hidden ReLU outputs of ``nets.apply`` without dropout: one (B, d_l) array per hidden layer."""
     h, out = x, []
     for layer in params[:-1]:
         z = h @ layer["w"] + layer["b"]
         if "gamma" in layer:
-            z = models.batch_norm(z, layer["gamma"], layer["beta"])
+            z = nets.batch_norm(z, layer["gamma"], layer["beta"])
         h = jax.nn.relu(z)
         out.append(h)
     return out

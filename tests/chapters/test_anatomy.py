@@ -4,14 +4,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cgnb import anatomy as an
-from cgnb import models
+from cgnb.chapters import anatomy as an
+from cgnb.engine import nets
 
 SIZES = (7, 5, 4, 6, 3)
 
 
 def _params(key=0, sizes=SIZES, bias=0.3, w_scale=1.0):
-    params = models.init(jax.random.PRNGKey(key), sizes, w_scale=w_scale)
+    params = nets.init(jax.random.PRNGKey(key), sizes, w_scale=w_scale)
     if bias:
         keys = jax.random.split(jax.random.PRNGKey(key + 1000), len(params))
         params = [dict(p, b=bias * jax.random.normal(k, p["b"].shape)) for p, k in zip(params, keys)]
@@ -55,7 +55,7 @@ def _numpy_backprop(params, x, delta_out):
 def test_forward_matches_models_apply_and_keeps_patterns():
     params, (x, _) = _params(), _batch()
     fwd = an.forward(params, x)
-    np.testing.assert_allclose(fwd.outputs, models.apply(params, x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fwd.outputs, nets.apply(params, x), rtol=1e-6, atol=1e-6)
     assert [a.shape for a in fwd.inputs] == [(9, 7), (9, 5), (9, 4), (9, 6)]
     assert [m.shape for m in fwd.masks] == [(9, 5), (9, 4), (9, 6)]
     for a, m in zip(fwd.inputs[1:], fwd.masks):
@@ -127,7 +127,7 @@ def test_bad_inputs_say_what_is_wrong():
     with pytest.raises(ValueError, match="targets must be int labels"):
         an.output_error(jnp.zeros((9, 3)), jnp.zeros((9, 2)), "squared")
     with pytest.raises(ValueError, match="batch norm"):
-        an.forward(models.init(jax.random.PRNGKey(0), (3, 4, 2), batchnorm=True), jnp.ones((1, 3)))
+        an.forward(nets.init(jax.random.PRNGKey(0), (3, 4, 2), batchnorm=True), jnp.ones((1, 3)))
     with pytest.raises(ValueError, match="one pattern per hidden layer"):
         an.forward(params, x, masks=[jnp.ones((9, 5))])
 
@@ -196,7 +196,7 @@ def test_deeper_ones_toy_other_layers_keep_four_ninths():
 
 
 def test_unit_contributions_add_up_and_predict_the_energy_ratio():
-    params = models.init(jax.random.PRNGKey(4), (3, 3, 3, 3, 3))
+    params = nets.init(jax.random.PRNGKey(4), (3, 3, 3, 3, 3))
     x, error = jax.random.normal(jax.random.PRNGKey(5), (2, 3)), jax.random.normal(jax.random.PRNGKey(6), (2, 3))
     masks = tuple(jnp.ones((2, 3)) for _ in range(3))
     full, off = an.unit_contributions(params, x, error, masks, hidden=1)
@@ -229,12 +229,12 @@ def test_depth_stats_against_autodiff_and_per_example_grads():
 def test_depth_sweep_shapes_scale_equivalence_and_nesting():
     x, labels = _batch()
     key = jax.random.PRNGKey(2)
-    a = models.init(key, (7, 5, 5, 3), w_scale=1.7)
-    b = models.init(key, (7, 5, 5, 3))
+    a = nets.init(key, (7, 5, 5, 3), w_scale=1.7)
+    b = nets.init(key, (7, 5, 5, 3))
     for la, lb in zip(a, b):
         np.testing.assert_array_equal(la["w"], 1.7 * lb["w"])
-    nets = an.nested_networks(b, [2, 3])
-    assert [len(n) for n in nets] == [2, 3] and nets[0][-1] is b[-1]
+    nested = an.nested_networks(b, [2, 3])
+    assert [len(n) for n in nested] == [2, 3] and nested[0][-1] is b[-1]
     out = an.depth_sweep(key, x, labels, [2, 3, 4], width=5, w_scales=[0.5, 2.0], seeds=3, num_classes=3)
     assert out["log_norm"].shape == (2, 3, 3) == out["activation_rate"].shape
     assert np.isnan(out["hidden_var"][:, :, 0]).all() and np.isfinite(out["hidden_var"][:, :, 1:]).all()

@@ -1,7 +1,7 @@
 """A small on-disk memo for experiment results, keyed by what produced them.
 
 ``memoize(name, config, compute)`` returns ``compute()``'s result, stored under
-:func:`cgnb.paths.cache_dir` with a key that hashes ``name``, the JSON form of
+:func:`cgnb.engine.paths.cache_dir` with a key that hashes ``name``, the JSON form of
 ``config`` and a fingerprint of cgnb's own source files, so a change to the engine or
 to the experiment's configuration recomputes, while rerunning a notebook or building
 the book reuses the result. Results are pytrees of arrays and Python scalars; they are

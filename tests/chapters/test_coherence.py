@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cgnb import coherence, train
+from cgnb.engine import sweep
+from cgnb.chapters import coherence
 
 
 def test_learned_fraction_matches_a_loop():
@@ -98,9 +99,9 @@ def fake_sweep(seed=0, n_variants=4, n_records=6, m=12, d=5, k=3):
     for name, values in records.items():
         flat[name] = values[..., 0]
         flat["null_" + name] = values[..., 1:]
-    config = train.SweepConfig(sizes=(d, 3, 2), steps=n_records - 1, record_every=1, stats=("alphas",),
+    config = sweep.SweepConfig(sizes=(d, 3, 2), steps=n_records - 1, record_every=1, stats=("alphas",),
                                n_null=k, stats_examples=m)
-    result = train.SweepResult(config, np.arange(n_records), flat, np.zeros((n_variants, m), np.int32), pristine,
+    result = sweep.SweepResult(config, np.arange(n_records), flat, np.zeros((n_variants, m), np.int32), pristine,
                                noise, np.array([0, 1, 0, 1][:n_variants]), np.zeros(n_variants, np.int32))
     return result, grads, masks
 
@@ -136,7 +137,7 @@ N_TINY, D_TINY, K_TINY = 40, 12, 3
 @pytest.fixture(scope="module")
 def tiny():
     """A small learnable 3-class problem: labels from a random linear teacher."""
-    from cgnb import data as cdata
+    from cgnb.engine import data as cdata
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(N_TINY + 10, D_TINY)).astype(np.float32)
@@ -148,13 +149,13 @@ def test_sample_statistics_match_explicit_per_example_gradients():
     import jax
     import jax.numpy as jnp
 
-    from cgnb import models, pergrad
+    from cgnb.engine import nets, pergrad
 
     rng = np.random.default_rng(2)
-    params = models.init(jax.random.PRNGKey(0), (D_TINY, 7, K_TINY))
+    params = nets.init(jax.random.PRNGKey(0), (D_TINY, 7, K_TINY))
     x = jnp.asarray(rng.normal(size=(10, D_TINY)), jnp.float32)
     y = jnp.asarray(rng.integers(0, K_TINY, 10), jnp.int32)
-    g = pergrad.per_example_grads(train.per_example_loss, params, x, y)
+    g = pergrad.per_example_grads(sweep.per_example_loss, params, x, y)
     flat = np.concatenate([np.asarray(leaf).reshape(10, -1) for leaf in jax.tree_util.tree_leaves(g)], axis=1)
     gbar = flat.mean(0)
     stats = jax.jit(coherence.sample_statistics, static_argnames="block")
@@ -169,10 +170,10 @@ def test_early_contributions_follow_the_engine_trajectory(tiny):
     import jax
 
     steps, m = 5, 24
-    config = train.SweepConfig(sizes=(D_TINY, 8, K_TINY), steps=steps, batch_size=8, lr=0.2, record_every=1,
+    config = sweep.SweepConfig(sizes=(D_TINY, 8, K_TINY), steps=steps, batch_size=8, lr=0.2, record_every=1,
                                stats=("alphas", "coherence"), n_null=0, stats_examples=m)
-    variants = train.Variants.noise_grid(jax.random.PRNGKey(3), tiny.y_train, [0.25, 0.75], seeds=(0, 1))
-    result = train.run_sweep(config, tiny, variants, cache=False, progress=False)
+    variants = sweep.Variants.noise_grid(jax.random.PRNGKey(3), tiny.y_train, [0.25, 0.75], seeds=(0, 1))
+    result = sweep.run_sweep(config, tiny, variants, cache=False, progress=False)
     early = coherence.early_contributions(config, tiny, variants, steps, examples=m, block=10)
     assert early["decrease"].shape == (4, steps, m)
     mask = early["pristine"]

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 import pytest
 
-from cgnb import fields as F
+from cgnb.chapters import fields as F
 
 
 def test_render_field_examples():

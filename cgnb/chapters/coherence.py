@@ -1,6 +1,6 @@
 """Coherent gradients (chapter 4): measures and figures computed from label-noise sweeps.
 
-The training itself is :func:`cgnb.train.run_sweep` (plain SGD on MNIST with label noise,
+The training itself is :func:`cgnb.engine.sweep.run_sweep` (plain SGD on MNIST with label noise,
 one variant per noise level and seed, gradient statistics recorded on a fixed sample of
 training examples). This module holds what chapter 4 computes *from* those runs, after
 Chatterjee, "Coherent Gradients", ICLR 2020, section 2:
@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from jax import lax
 
-from . import pergrad, plots, train
+from ..engine import pergrad, plots, sweep
 
 # ----------------------------------------------------------------------------- selecting curves
 
@@ -40,7 +40,7 @@ from . import pergrad, plots, train
 def by_noise(result, name: str, noise: float) -> np.ndarray:
     """Record ``name`` of every seed at label noise ``noise``: (S, R) (or (S, R, K) for ``null_*``).
 
-    ``result`` is a :class:`cgnb.train.SweepResult`; the seeds are in the sweep's order.
+    ``result`` is a :class:`cgnb.engine.sweep.SweepResult`; the seeds are in the sweep's order.
     """
     index = result.index(noise=noise)
     if len(index) == 0:
@@ -62,7 +62,7 @@ def learned_fraction(first_learned: np.ndarray, mask: np.ndarray, steps: np.ndar
 
     Args:
       first_learned: (V, N) first record step at which each example was classified as its
-        training label, ``-1`` if never (:attr:`cgnb.train.SweepResult.first_learned`).
+        training label, ``-1`` if never (:attr:`cgnb.engine.sweep.SweepResult.first_learned`).
       mask: (V, N) bool, the group (e.g. the pristine examples); an empty group gives NaN.
       steps: (R,) record steps.
 
@@ -252,11 +252,11 @@ def sample_statistics(params, x: jax.Array, y: jax.Array, block: int = 1000) -> 
       first-order decrease of example i's loss under a full-batch gradient step, and
       ``sum_i c_i = M |gbar|^2``;
     * coherence ``|gbar|^2 / mean_i |g_i|^2`` (scalar), with the squared norms from
-      :func:`cgnb.pergrad.mlp_per_example_sq_norms` (no per-example gradient tensors).
+      :func:`cgnb.engine.pergrad.mlp_per_example_sq_norms` (no per-example gradient tensors).
 
     Examples are processed ``block`` at a time (``lax.map``) to bound memory.
     """
-    loss = train.per_example_loss
+    loss = sweep.per_example_loss
     m = x.shape[0]
     n_blocks, padded = _blocks(m, block)
     pad = padded - m
@@ -284,13 +284,13 @@ def sample_statistics(params, x: jax.Array, y: jax.Array, block: int = 1000) -> 
     return c.reshape(-1)[:m], gbar_sq / (jnp.sum(sq) / m)
 
 
-def early_contributions(config: train.SweepConfig, data, variants: train.Variants, steps: int, *,
+def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variants, steps: int, *,
                         examples: int | None = None, block: int = 1000) -> dict[str, np.ndarray]:
     """Per-example contributions along the first ``steps`` SGD steps of every variant.
 
-    Replays exactly the trajectory :func:`cgnb.train.run_sweep` trains for ``config`` (same
-    initial parameters :func:`cgnb.train.initial_params`, minibatches
-    :func:`cgnb.train.batch_indices` and update :func:`cgnb.train.train_step`), and before
+    Replays exactly the trajectory :func:`cgnb.engine.sweep.run_sweep` trains for ``config`` (same
+    initial parameters :func:`cgnb.engine.sweep.initial_params`, minibatches
+    :func:`cgnb.engine.sweep.batch_indices` and update :func:`cgnb.engine.sweep.train_step`), and before
     each step tau = 0..steps-1 computes :func:`sample_statistics` on the first ``examples``
     training examples (default: all) with the variant's training labels.
 
@@ -307,18 +307,18 @@ def early_contributions(config: train.SweepConfig, data, variants: train.Variant
         raise ValueError(f"examples must be in [1, {n}] (the training set), got {examples}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    params = train.initial_params(config, variants)
-    indices = np.stack([train.batch_indices(int(seed), 0, steps, n, config.batch_size, config.sampling)
+    params = sweep.initial_params(config, variants)
+    indices = np.stack([sweep.batch_indices(int(seed), 0, steps, n, config.batch_size, config.sampling)
                         for seed in variants.seed])
     x = jnp.asarray(data.x_train)
 
     def one(params, labels, idx):
-        optimizer = train.make_optimizer(config)
+        optimizer = sweep.make_optimizer(config)
 
         def step(carry, batch):
             p, opt_state = carry
             c, coh = sample_statistics(p, x[:m], labels[:m], block)
-            p, opt_state = train.train_step(p, opt_state, x[batch], labels[batch], optimizer)
+            p, opt_state = sweep.train_step(p, opt_state, x[batch], labels[batch], optimizer)
             return (p, opt_state), (c, coh)
 
         _, (c, coh) = lax.scan(step, (params, optimizer.init(params)), idx)
@@ -334,7 +334,7 @@ def group_curves(decrease: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray
     """Mean cumulative contribution per example of each group after t = 0..T steps: (V, T + 1) each.
 
     ``f_p(t) = (1 / m_p) sum_{tau < t} sum_{i in P} decrease[:, tau, i]`` (and ``f_c`` for the
-    corrupt group ``~mask``), via :func:`cgnb.pergrad.group_contributions`; ``f(0) = 0``.
+    corrupt group ``~mask``), via :func:`cgnb.engine.pergrad.group_contributions`; ``f(0) = 0``.
     This is the paper's Figure 3 statistic with the learning rate as its scale factor.
     """
     decrease, mask = np.asarray(decrease, float), np.asarray(mask, bool)
@@ -559,13 +559,13 @@ def plot_coherence(early: dict, result, levels: Sequence[float] | None = None) -
     return fig
 
 
-def cached_early_contributions(config: train.SweepConfig, data, variants: train.Variants, steps: int, *,
+def cached_early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variants, steps: int, *,
                                examples: int | None = None, block: int = 1000) -> dict[str, np.ndarray]:
-    """:func:`early_contributions` through :func:`cgnb.cache.memoize` (keyed by every input)."""
-    from . import cache
+    """:func:`early_contributions` through :func:`cgnb.engine.store.memoize` (keyed by every input)."""
+    from ..engine import store
 
     key = {"config": config.to_json(), "x_train": data.x_train, "labels": variants.labels,
            "pristine": variants.pristine, "seed": variants.seed, "noise": variants.noise, "steps": int(steps),
            "examples": examples, "block": int(block)}
-    return cache.memoize("coherent-early-contributions", key,
+    return store.memoize("coherent-early-contributions", key,
                          lambda: early_contributions(config, data, variants, steps, examples=examples, block=block))

@@ -2,7 +2,7 @@
 
 A *per-example loss* is a function ``loss_fn(params, x, y) -> (B,)`` that returns one loss
 per example of a batch ``x`` (B, ...), ``y`` (B, ...). ``params`` may be any pytree; the
-fast paths marked "MLP" need :mod:`cgnb.models` parameters (no batch norm) and an
+fast paths marked "MLP" need :mod:`cgnb.engine.nets` parameters (no batch norm) and an
 :class:`MLPLoss`.
 
 Contents
@@ -54,7 +54,7 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from . import models
+from . import nets
 
 PyTree = Any
 LossFn = Callable[[PyTree, jax.Array, jax.Array], jax.Array]
@@ -412,17 +412,17 @@ def rm3() -> optax.GradientTransformation:
 
 @dataclasses.dataclass(frozen=True)
 class MLPLoss:
-    """Per-example loss of a :mod:`cgnb.models` MLP: ``output_loss(models.apply(params, x), y)``.
+    """Per-example loss of a :mod:`cgnb.engine.nets` MLP: ``output_loss(nets.apply(params, x), y)``.
 
     Callable like any per-example loss, ``MLPLoss()(params, x, y) -> (B,)``; functions of this
     module recognise it and use the factored fast paths (no per-example gradient tensors).
     ``output_loss(outputs (B, d_out), y) -> (B,)`` defaults to softmax cross-entropy.
     Batch norm parameters are rejected (the examples of a batch would interact); dropout is off.
     """
-    output_loss: Callable[[jax.Array, jax.Array], jax.Array] = models.cross_entropy
+    output_loss: Callable[[jax.Array, jax.Array], jax.Array] = nets.cross_entropy
 
     def __call__(self, params, x, y):
-        return self.output_loss(models.apply(params, x), y)
+        return self.output_loss(nets.apply(params, x), y)
 
 
 class MLPFactors(NamedTuple):
@@ -445,7 +445,7 @@ def _check_mlp(params: PyTree) -> None:
                          "{'w': (d_in, d_out), 'b': (d_out,)} dicts; use the generic functions otherwise")
 
 
-def mlp_factors(loss: MLPLoss, params: models.Params, x: jax.Array, y: jax.Array) -> MLPFactors:
+def mlp_factors(loss: MLPLoss, params: nets.Params, x: jax.Array, y: jax.Array) -> MLPFactors:
     """Layer inputs and per-example pre-activation gradients from one forward and one backward pass.
 
     Zero perturbations ``e_l`` (B, d_out) are added to every pre-activation ``z_l``; since the
@@ -471,7 +471,7 @@ def mlp_factors(loss: MLPLoss, params: models.Params, x: jax.Array, y: jax.Array
     return MLPFactors(inputs, deltas, losses)
 
 
-def mlp_per_example_sq_norms(loss: MLPLoss, params: models.Params, x: jax.Array,
+def mlp_per_example_sq_norms(loss: MLPLoss, params: nets.Params, x: jax.Array,
                              y: jax.Array) -> jax.Array:
     """``|g_i|^2`` over all parameters for every example: (B,), without per-example gradients.
 
@@ -526,7 +526,7 @@ def _mlp_tile_plan(f: MLPFactors, rows: int, cols: int) -> _TilePlan:
     return _TilePlan(left, right, np.asarray(li, np.int32), np.asarray(ri, np.int32), layers)
 
 
-def mlp_winsorized_grad(loss: MLPLoss, params: models.Params, x: jax.Array, y: jax.Array,
+def mlp_winsorized_grad(loss: MLPLoss, params: nets.Params, x: jax.Array, y: jax.Array,
                         c: int | jax.Array, c_max: int | None = None) -> list:
     """The c-winsorized mean gradient of an MLP, like ``winsorized_mean`` on ``per_example_grads``.
 

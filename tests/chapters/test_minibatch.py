@@ -5,8 +5,8 @@ import numpy as np
 import optax
 import pytest
 
-from cgnb import minibatch as M
-from cgnb import models
+from cgnb.chapters import minibatch as M
+from cgnb.engine import nets
 
 SIZES = (12, 8, 7, 6, 1)
 
@@ -19,7 +19,7 @@ def _data(n=256, seed=0):
 
 
 def _params(batchnorm=False, seed=0):
-    return models.init(jax.random.PRNGKey(seed), SIZES, batchnorm=batchnorm)
+    return nets.init(jax.random.PRNGKey(seed), SIZES, batchnorm=batchnorm)
 
 
 def test_squared_error_and_shape_errors():
@@ -39,7 +39,7 @@ def test_mean_pairwise_cosine_against_loop():
     assert M.mean_pairwise_cosine(np.array([[1.0, 0], [-1.0, 0]])) == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="zero"):
         M.mean_pairwise_cosine(np.array([[1.0, 0], [0.0, 0]]))
-    from cgnb import pergrad  # the chapter-4 engine's version agrees on gradients without zero rows
+    from cgnb.engine import pergrad  # the chapter-4 engine's version agrees on gradients without zero rows
     assert M.mean_pairwise_cosine(g) == pytest.approx(float(pergrad.mean_pairwise_cosine(jnp.asarray(g))), abs=1e-5)
     with pytest.raises(ValueError, match="K >= 2"):
         M.mean_pairwise_cosine(np.ones((1, 3)))
@@ -111,7 +111,7 @@ def test_hidden_activations_match_models_apply():
         hidden = M.hidden_activations(params, jnp.asarray(x))
         assert [h.shape for h in hidden] == [(64, 8), (64, 7), (64, 6)]
         out = hidden[-1] @ params[-1]["w"] + params[-1]["b"]
-        np.testing.assert_allclose(out, models.apply(params, jnp.asarray(x)), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out, nets.apply(params, jnp.asarray(x)), rtol=1e-5, atol=1e-6)
 
 
 def test_live_units_skip_dead_ones():
@@ -147,7 +147,7 @@ def test_minibatch_gradients_match_reference_and_params_are_fixed():
     loss = M.make_loss()
     result = M.minibatch_gradients(loss, params, x, y, batches, coords)
     assert result.params_fixed and result.snapshot == M.fingerprint(params)
-    assert result.flat.shape == (5, models.num_params(params)) and result.projected.shape == (5, 2)
+    assert result.flat.shape == (5, nets.num_params(params)) and result.projected.shape == (5, 2)
     grad = jax.jit(jax.grad(loss))
     for k, index in enumerate(batches):
         g = grad(params, jnp.asarray(x[index]), jnp.asarray(y[index]))

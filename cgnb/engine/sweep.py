@@ -13,16 +13,16 @@ so no Python runs between steps, and records are accumulated inside the scan.
 
 Usage::
 
-    config = train.SweepConfig(sizes=(784, 2048, 10), steps=2000, record_every=100)
-    variants = train.Variants.noise_grid(jax.random.PRNGKey(0), data.y_train, [0.0, 0.5, 1.0])
-    result = train.run_sweep(config, data, variants)
+    config = sweep.SweepConfig(sizes=(784, 2048, 10), steps=2000, record_every=100)
+    variants = sweep.Variants.noise_grid(jax.random.PRNGKey(0), data.y_train, [0.0, 0.5, 1.0])
+    result = sweep.run_sweep(config, data, variants)
     result.test_acc          # (V, R) test accuracy at result.steps (R,)
 
 Conventions (all documented on :class:`SweepConfig`):
 
 * **Methods**: ``"sgd"`` (mean minibatch gradient), ``"winsorized"`` (per-example
-  gradients -> :func:`cgnb.pergrad.winsorized_mean` ``(c, c_max)`` -> SGD), ``"rm3"``
-  (mean gradient -> :func:`cgnb.pergrad.rm3` -> SGD). The learning rate is constant.
+  gradients -> :func:`cgnb.engine.pergrad.winsorized_mean` ``(c, c_max)`` -> SGD), ``"rm3"``
+  (mean gradient -> :func:`cgnb.engine.pergrad.rm3` -> SGD). The learning rate is constant.
 * **Minibatches**: ``sampling="epochs"`` (default) walks through a fresh random
   permutation of the training set every epoch of ``N // batch_size`` steps (the
   ``N % batch_size`` left-over examples of each permutation are skipped);
@@ -31,7 +31,7 @@ Conventions (all documented on :class:`SweepConfig`):
   of the variant's seed and the step (:func:`batch_indices`) and fed to each compiled
   chunk as an array, so the compiled programs contain no random-number code.
 * **Randomness per variant**: its integer seed gives the initial parameters
-  (:func:`init_params`: :func:`cgnb.models.init` with ``variant_keys(seed)[0]``), the
+  (:func:`init_params`: :func:`cgnb.engine.nets.init` with ``variant_keys(seed)[0]``), the
   minibatch order (:func:`batch_indices`) and the null-world masks
   (``variant_keys(seed)[1]``). Variants with the same seed share initialisation and
   minibatch order, whatever their labels or ``c``.
@@ -49,7 +49,7 @@ Conventions (all documented on :class:`SweepConfig`):
   subsets (about ``(N_eval + N_test) / (3 * batch_size)`` training steps' worth of
   compute) plus, when asked, the gradient statistics. Keep
   ``record_every`` large, or the subsets small, at full MNIST scale.
-* **Cache**: results live in ``cgnb.paths.cache_dir() / "train" / <key>``, where the
+* **Cache**: results live in ``cgnb.engine.paths.cache_dir() / "train" / <key>``, where the
   key hashes the config, every data and variant array, the cgnb version and the source
   of the engine modules (:func:`engine_fingerprint`). After each chunk the training
   state (parameters, optimizer state, ``first_learned``; the step is the chunk count)
@@ -73,13 +73,14 @@ import numpy as np
 import optax
 from jax import lax
 
-from . import __version__, models, paths, pergrad
+from . import nets, paths, pergrad
+from .. import __version__
 
 METHODS = ("sgd", "winsorized", "rm3")
 SAMPLINGS = ("epochs", "uniform")
 STATS = ("alphas", "coherence")
 CACHE_FORMAT = 1  # bump when the meaning of cached files changes
-ENGINE_SOURCES = ("train.py", "models.py", "pergrad.py")  # their code is part of the cache key
+ENGINE_SOURCES = ("sweep.py", "nets.py", "pergrad.py")  # their code is part of the cache key
 DEFAULT_CHUNK = 1000  # steps per compiled call when chunk_steps is not given
 
 
@@ -119,9 +120,9 @@ class SweepConfig:
         ``record_every`` that divides ``steps``. Default: the largest such value <= 1000.
       sampling: ``"epochs"`` (shuffled epochs) or ``"uniform"`` (i.i.d. indices each step).
       stats: gradient statistics recorded at record steps, any of
-        ``"alphas"`` (alpha_p/alpha_c of :func:`cgnb.pergrad.group_alphas` for the real
+        ``"alphas"`` (alpha_p/alpha_c of :func:`cgnb.engine.pergrad.group_alphas` for the real
         pristine mask and for ``n_null`` null-world masks) and ``"coherence"``
-        (:func:`cgnb.pergrad.coherence` of the per-example gradients).
+        (:func:`cgnb.engine.pergrad.coherence` of the per-example gradients).
       n_null: number of null-world masks (random permutations of the pristine mask over
         the statistics subset, fixed per variant).
       stats_examples: size of the statistics subset (first training examples).
@@ -130,12 +131,12 @@ class SweepConfig:
       test_examples: size of the test subset; None = the whole test set.
       eval_batch: examples per forward pass when evaluating (bounds memory).
       keep_params: keep the final parameters (with a leading variant axis) in the result.
-      w_scale: multiplies the Glorot initial weights (:func:`cgnb.models.init`).
+      w_scale: multiplies the Glorot initial weights (:func:`cgnb.engine.nets.init`).
       static_c: compile the winsorization level in as the constant ``c_max`` instead of
         tracing the variants' ``c`` (every variant must then have ``c == c_max``). XLA:CPU
         compiles the winsorized kernel with a traced ``c`` and ``c_max >= 3`` into a program
         that takes minutes per step; with ``c`` static it takes tens of milliseconds. A grid
-        over several ``c`` is then one sweep per level (:func:`cgnb.robust.run_winsorized`).
+        over several ``c`` is then one sweep per level (:func:`cgnb.chapters.winsorized.run_winsorized`).
     """
 
     sizes: tuple[int, ...]
@@ -307,7 +308,7 @@ class Variants:
                    seeds: Sequence[int] = (0,), cs: Sequence[int] = (0,)) -> "Variants":
         """All combinations of noise level x seed x c, in that (row-major) order.
 
-        The labels of (noise level n, seed s) are :func:`cgnb.data.corrupt_labels` with key
+        The labels of (noise level n, seed s) are :func:`cgnb.engine.data.corrupt_labels` with key
         ``fold_in(fold_in(key, round(n * 1e6)), s)``: each seed gets its own corruption, a
         noise level gets the same corruption whatever the other levels in the list, and
         variants that differ only in ``c`` share labels, initialisation and minibatch order.
@@ -344,7 +345,7 @@ class Variants:
 class TrainState(NamedTuple):
     """Per-variant training state: ``params``, ``opt_state``, ``first_learned`` (N_eval,) int32."""
 
-    params: models.Params
+    params: nets.Params
     opt_state: Any
     first_learned: jax.Array
 
@@ -368,12 +369,12 @@ class VariantArrays(NamedTuple):
 
 
 #: The per-example loss ``per_example_loss(params, x (B, d), y (B,)) -> (B,)``: softmax
-#: cross-entropy of the MLP. A :class:`cgnb.pergrad.MLPLoss`, so pergrad's MLP fast paths
+#: cross-entropy of the MLP. A :class:`cgnb.engine.pergrad.MLPLoss`, so pergrad's MLP fast paths
 #: (winsorized mean and coherence without per-example gradient tensors) apply.
-per_example_loss = pergrad.MLPLoss(models.cross_entropy)
+per_example_loss = pergrad.MLPLoss(nets.cross_entropy)
 
 
-def mean_loss(params: models.Params, x: jax.Array, y: jax.Array) -> jax.Array:
+def mean_loss(params: nets.Params, x: jax.Array, y: jax.Array) -> jax.Array:
     """Mean of :func:`per_example_loss` over the batch: scalar."""
     return jnp.mean(per_example_loss(params, x, y))
 
@@ -384,9 +385,9 @@ def variant_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return k_init, k_null
 
 
-def init_params(seed: int, config: SweepConfig) -> models.Params:
-    """A variant's initial parameters: :func:`cgnb.models.init` with ``variant_keys(seed)[0]``."""
-    return models.init(variant_keys(seed)[0], config.sizes, w_scale=config.w_scale)
+def init_params(seed: int, config: SweepConfig) -> nets.Params:
+    """A variant's initial parameters: :func:`cgnb.engine.nets.init` with ``variant_keys(seed)[0]``."""
+    return nets.init(variant_keys(seed)[0], config.sizes, w_scale=config.w_scale)
 
 
 def batch_indices(seed: int, start: int, count: int, n: int, batch_size: int,
@@ -426,7 +427,7 @@ class WinsorizedSGD(NamedTuple):
     """SGD on the c-winsorized mean gradient: optax's ``(init, update)`` pair plus ``c``, ``c_max``.
 
     ``init``/``update`` are those of ``optax.sgd(lr)`` and act on the *aggregated* gradient;
-    :func:`train_step` computes that gradient with :func:`cgnb.pergrad.mlp_winsorized_grad`,
+    :func:`train_step` computes that gradient with :func:`cgnb.engine.pergrad.mlp_winsorized_grad`,
     which equals ``pergrad.winsorized_mean(c, c_max)`` applied to the per-example gradients
     without materialising them (B times less memory, much faster).
     """
@@ -453,16 +454,16 @@ def make_optimizer(config: SweepConfig, c: jax.Array | int = 0) -> optax.Gradien
     return sgd
 
 
-def step_gradient(params: models.Params, x: jax.Array, y: jax.Array, optimizer) -> models.Params:
+def step_gradient(params: nets.Params, x: jax.Array, y: jax.Array, optimizer) -> nets.Params:
     """The gradient a step follows: the mean gradient, or the winsorized mean for :class:`WinsorizedSGD`."""
     if isinstance(optimizer, WinsorizedSGD):
         return pergrad.mlp_winsorized_grad(per_example_loss, params, x, y, optimizer.c, optimizer.c_max)
     return jax.grad(mean_loss)(params, x, y)
 
 
-def train_step(params: models.Params, opt_state: Any, x: jax.Array, y: jax.Array,
+def train_step(params: nets.Params, opt_state: Any, x: jax.Array, y: jax.Array,
                optimizer: optax.GradientTransformation | WinsorizedSGD, method: str | None = None
-               ) -> tuple[models.Params, Any]:
+               ) -> tuple[nets.Params, Any]:
     """One update on the minibatch x (B, d), y (B,) with ``optimizer`` from :func:`make_optimizer`.
 
     Returns ``(params, opt_state)``. ``method`` is only checked against the optimizer.
@@ -475,14 +476,14 @@ def train_step(params: models.Params, opt_state: Any, x: jax.Array, y: jax.Array
     return optax.apply_updates(params, updates), opt_state
 
 
-def predict_logits(params: models.Params, x: jax.Array, block: int) -> jax.Array:
+def predict_logits(params: nets.Params, x: jax.Array, block: int) -> jax.Array:
     """Logits (N, K) for x (N, d), computed ``block`` examples at a time to bound memory."""
     n = x.shape[0]
     if n <= block:
-        return models.apply(params, x)
+        return nets.apply(params, x)
     pad = (-n) % block
     xb = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, block, x.shape[1])
-    logits = lax.map(lambda chunk: models.apply(params, chunk), xb)
+    logits = lax.map(lambda chunk: nets.apply(params, chunk), xb)
     return logits.reshape(-1, logits.shape[-1])[:n]
 
 
@@ -497,7 +498,7 @@ def _eval_sizes(config: SweepConfig, arrays: Arrays) -> tuple[int, int, int]:
     return (config.eval_examples or n, config.test_examples or n_test, min(config.stats_examples, n))
 
 
-def _gradient_stats(params: models.Params, x: jax.Array, y: jax.Array, pristine: jax.Array,
+def _gradient_stats(params: nets.Params, x: jax.Array, y: jax.Array, pristine: jax.Array,
                     null_masks: jax.Array, config: SweepConfig) -> dict[str, jax.Array]:
     """The requested statistics on the statistics subset x (S, d), y (S,), pristine (S,).
 
@@ -515,7 +516,7 @@ def _gradient_stats(params: models.Params, x: jax.Array, y: jax.Array, pristine:
     return out
 
 
-def evaluate(params: models.Params, step: jax.Array, first_learned: jax.Array, variant: VariantArrays,
+def evaluate(params: nets.Params, step: jax.Array, first_learned: jax.Array, variant: VariantArrays,
              arrays: Arrays, config: SweepConfig) -> tuple[dict[str, jax.Array], jax.Array]:
     """One record of one variant, and ``first_learned`` updated with this record step.
 
@@ -526,11 +527,11 @@ def evaluate(params: models.Params, step: jax.Array, first_learned: jax.Array, v
         (NaN for an empty group); corrupt_true_acc: corrupt examples classified as their
         original (clean) label;
       test_loss, test_acc: test subset;
-      with ``"alphas"`` in ``config.stats``: every scalar of :func:`cgnb.pergrad.group_alphas`
+      with ``"alphas"`` in ``config.stats``: every scalar of :func:`cgnb.engine.pergrad.group_alphas`
         on the statistics subset (alpha_p, alpha_c, dot_p, dot_c, sq_norm, norm, norm_p, norm_c,
         cos_pc, n_p, n_c) for the real pristine mask, and the same with prefix ``null_`` and
         shape (n_null,) for the null-world masks;
-      with ``"coherence"``: coherence, :func:`cgnb.pergrad.coherence` on the statistics subset.
+      with ``"coherence"``: coherence, :func:`cgnb.engine.pergrad.coherence` on the statistics subset.
     """
     n_eval, n_test, n_stats = _eval_sizes(config, arrays)
     logits = predict_logits(params, arrays.x_train[:n_eval], config.eval_batch)
@@ -539,13 +540,13 @@ def evaluate(params: models.Params, step: jax.Array, first_learned: jax.Array, v
     correct = predicted == labels
     test_logits = predict_logits(params, arrays.x_test[:n_test], config.eval_batch)
     record = {
-        "train_loss": jnp.mean(models.cross_entropy(logits, labels)),
+        "train_loss": jnp.mean(nets.cross_entropy(logits, labels)),
         "train_acc": jnp.mean(correct),
         "pristine_acc": _group_mean(correct, pristine),
         "corrupt_acc": _group_mean(correct, ~pristine),
         "corrupt_true_acc": _group_mean(predicted == arrays.y_true[:n_eval], ~pristine),
-        "test_loss": jnp.mean(models.cross_entropy(test_logits, arrays.y_test[:n_test])),
-        "test_acc": models.accuracy(test_logits, arrays.y_test[:n_test]),
+        "test_loss": jnp.mean(nets.cross_entropy(test_logits, arrays.y_test[:n_test])),
+        "test_acc": nets.accuracy(test_logits, arrays.y_test[:n_test]),
     }
     if config.stats:
         record.update(_gradient_stats(params, arrays.x_train[:n_stats], variant.labels[:n_stats],
@@ -554,7 +555,7 @@ def evaluate(params: models.Params, step: jax.Array, first_learned: jax.Array, v
     return record, first_learned
 
 
-def init_variant(params: models.Params, variant: VariantArrays, arrays: Arrays, config: SweepConfig
+def init_variant(params: nets.Params, variant: VariantArrays, arrays: Arrays, config: SweepConfig
                  ) -> tuple[TrainState, dict[str, jax.Array]]:
     """Initial state of one variant from its initial ``params``, and its step-0 record."""
     opt_state = make_optimizer(config, variant.c).init(params)
@@ -639,7 +640,7 @@ class SweepResult:
     noise: np.ndarray
     seed: np.ndarray
     c: np.ndarray
-    params: models.Params | None = None
+    params: nets.Params | None = None
     key: str = ""
     from_cache: bool = False
     chunks_run: int = 0
@@ -789,7 +790,7 @@ def _check_inputs(config: SweepConfig, data, variants: Variants) -> None:
                           f"c_max={variants.c.max()} (c_max is static, c is traced per variant)")
     if config.static_c and (variants.c != config.c_max).any():
         raise ConfigError(f"static_c=True compiles c={config.c_max} in, but the variants use c={np.unique(variants.c)}; "
-                          f"run one sweep per level (cgnb.robust.run_winsorized) or set static_c=False")
+                          f"run one sweep per level (cgnb.chapters.winsorized.run_winsorized) or set static_c=False")
     if config.method != "winsorized" and variants.c.any():
         raise ConfigError(f"variants set winsorization levels c={np.unique(variants.c)} but method="
                           f"{config.method!r} ignores them; use method='winsorized' or c=0")
@@ -815,7 +816,7 @@ def _per_seed(seeds: np.ndarray, make: Callable[[int], Any]) -> list:
     return [made[int(seed)] for seed in seeds]
 
 
-def initial_params(config: SweepConfig, variants: Variants) -> models.Params:
+def initial_params(config: SweepConfig, variants: Variants) -> nets.Params:
     """The variants' initial parameters (:func:`init_params`), stacked: leading axis V."""
     per_variant = _per_seed(variants.seed, lambda seed: init_params(seed, config))
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *per_variant)
@@ -856,11 +857,11 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
 
     Args:
       config: the sweep's :class:`SweepConfig`.
-      data: a :class:`cgnb.data.Dataset` (``x_train`` (N, d), ``y_train`` (N,) clean labels,
+      data: a :class:`cgnb.engine.data.Dataset` (``x_train`` (N, d), ``y_train`` (N,) clean labels,
         ``x_test``, ``y_test``).
       variants: the V :class:`Variants`; their labels (V, N) are the training labels.
       cache: reuse a finished result, resume an interrupted one, and checkpoint after every
-        chunk under ``cgnb.paths.cache_dir() / "train"``. With ``cache=False`` nothing is
+        chunk under ``cgnb.engine.paths.cache_dir() / "train"``. With ``cache=False`` nothing is
         read or written.
       progress: show a tqdm progress bar (steps).
       shard: split the variant axis over all local devices (``None``: when there are

@@ -1,9 +1,9 @@
 """Winsorized SGD and RM3 (chapter 5): overfit, claim measures, step costs and the Figure-4 grid.
 
-The training itself is :func:`cgnb.train.run_sweep` with ``method="winsorized"`` (per-example
+The training itself is :func:`cgnb.engine.sweep.run_sweep` with ``method="winsorized"`` (per-example
 gradients clipped per parameter to the (c+1)-th largest and smallest value of the minibatch,
-then averaged: :func:`cgnb.pergrad.winsorized_mean`), ``"rm3"`` (coordinate-wise median of the
-last three minibatch gradients: :func:`cgnb.pergrad.rm3`) or ``"sgd"``. This module holds what
+then averaged: :func:`cgnb.engine.pergrad.winsorized_mean`), ``"rm3"`` (coordinate-wise median of the
+last three minibatch gradients: :func:`cgnb.engine.pergrad.rm3`) or ``"sgd"``. This module holds what
 chapter 5 computes *from* those runs:
 
 * :func:`overfit` -- the Coherent Gradients paper's overfit
@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import models, train
+from ..engine import nets, sweep
 
 # ----------------------------------------------------------------------------- measures
 
@@ -61,7 +61,7 @@ class Curves:
       noise: the label-noise fraction n.
       c: the winsorization level (0 for sgd / rm3).
       proper: the exact proper accuracy, the fraction of training labels left unchanged
-        (:attr:`cgnb.data.NoisyLabels.proper_accuracy`); the paper's formula
+        (:attr:`cgnb.engine.data.NoisyLabels.proper_accuracy`); the paper's formula
         ``(1 - n) + n / 10`` is its expectation.
     """
 
@@ -76,7 +76,7 @@ class Curves:
     proper: float
 
 
-def curves(result: train.SweepResult, noise: float, c: int | None = None, seed: int | None = None) -> Curves:
+def curves(result: sweep.SweepResult, noise: float, c: int | None = None, seed: int | None = None) -> Curves:
     """The curves of the single variant of ``result`` with this noise level (and c, seed).
 
     The exact proper accuracy is the mean of the variant's pristine mask over the training
@@ -147,19 +147,19 @@ def first_step_reaching(curve_steps: np.ndarray, values: np.ndarray, level: floa
 # ----------------------------------------------------------------------------- winsorized sweeps
 
 
-def run_winsorized(config: train.SweepConfig, data, variants: train.Variants, **kwargs) -> dict[int, train.SweepResult]:
+def run_winsorized(config: sweep.SweepConfig, data, variants: sweep.Variants, **kwargs) -> dict[int, sweep.SweepResult]:
     """Winsorized sweeps of ``variants``, one per distinct level c, each compiled with c static.
 
     Returns ``{c: SweepResult}`` (the variants with that c, ``config`` with
     ``method="winsorized"``, ``c_max = c`` and ``static_c=True``). The updates are those of
-    :func:`cgnb.train.run_sweep` with c traced; only the compiled program differs, because
+    :func:`cgnb.engine.sweep.run_sweep` with c traced; only the compiled program differs, because
     XLA:CPU runs the traced-c kernel with ``c_max >= 3`` minutes per step (see
-    :attr:`cgnb.train.SweepConfig.static_c`). ``kwargs`` go to :func:`cgnb.train.run_sweep`.
+    :attr:`cgnb.engine.sweep.SweepConfig.static_c`). ``kwargs`` go to :func:`cgnb.engine.sweep.run_sweep`.
     """
     results = {}
     for c in sorted(int(v) for v in np.unique(variants.c)):
         cfg = dataclasses.replace(config, method="winsorized", c_max=c, static_c=True)
-        results[c] = train.run_sweep(cfg, data, variants[variants.c == c],
+        results[c] = sweep.run_sweep(cfg, data, variants[variants.c == c],
                                      **{"desc": f"winsorized c={c}", **kwargs})
     return results
 
@@ -168,12 +168,12 @@ def run_winsorized(config: train.SweepConfig, data, variants: train.Variants, **
 
 
 def _config(method: str, sizes: Sequence[int], lr: float, batch_size: int, c_max: int,
-            static: bool = False) -> train.SweepConfig:
-    return train.SweepConfig(sizes=tuple(sizes), steps=1, record_every=1, batch_size=batch_size, lr=lr,
+            static: bool = False) -> sweep.SweepConfig:
+    return sweep.SweepConfig(sizes=tuple(sizes), steps=1, record_every=1, batch_size=batch_size, lr=lr,
                              method=method, c_max=c_max if method == "winsorized" else 0, static_c=static)
 
 
-def _sizes(params: models.Params) -> tuple[int, ...]:
+def _sizes(params: nets.Params) -> tuple[int, ...]:
     return (params[0]["w"].shape[0],) + tuple(layer["w"].shape[1] for layer in params)
 
 
@@ -184,26 +184,26 @@ def step_program(method: str, sizes: tuple[int, ...], lr: float, batch_size: int
 
     Returns ``(init, step)``: ``init(params, c) -> opt_state`` and
     ``step(params, opt_state, x (B, d), y (B,), c) -> (params, opt_state)``, where ``c`` is a
-    traced int32 bounded by the static ``c_max`` (as in :func:`cgnb.train.run_sweep`). With
+    traced int32 bounded by the static ``c_max`` (as in :func:`cgnb.engine.sweep.run_sweep`). With
     ``static=True`` (winsorized only) the level is the Python int ``c_max`` and the ``c``
     argument is ignored: the program :func:`run_winsorized` trains with. The step is
-    :func:`cgnb.train.train_step` with :func:`cgnb.train.make_optimizer`.
+    :func:`cgnb.engine.sweep.train_step` with :func:`cgnb.engine.sweep.make_optimizer`.
     """
     if static and method != "winsorized":
         raise ValueError(f"static=True only applies to method='winsorized', got {method!r}")
     config = _config(method, sizes, lr, batch_size, c_max, static)
 
     def init(params, c):
-        return train.make_optimizer(config, c).init(params)
+        return sweep.make_optimizer(config, c).init(params)
 
     def step(params, opt_state, x, y, c):
-        return train.train_step(params, opt_state, x, y, train.make_optimizer(config, c), method)
+        return sweep.train_step(params, opt_state, x, y, sweep.make_optimizer(config, c), method)
 
     return jax.jit(init), jax.jit(step)
 
 
-def one_update(params: models.Params, x: jax.Array, y: jax.Array, *, method: str, lr: float, c: int = 0,
-               c_max: int = 0) -> models.Params:
+def one_update(params: nets.Params, x: jax.Array, y: jax.Array, *, method: str, lr: float, c: int = 0,
+               c_max: int = 0) -> nets.Params:
     """Parameters after one step of the engine's update rule from a fresh optimizer state.
 
     x (B, d), y (B,); ``c`` is traced, ``c_max`` static (see :func:`step_program`).
@@ -213,7 +213,7 @@ def one_update(params: models.Params, x: jax.Array, y: jax.Array, *, method: str
     return step(params, init(params, c), x, y, c)[0]
 
 
-def update_difference(params: models.Params, x: jax.Array, y: jax.Array, *, lr: float, c_max: int) -> dict:
+def update_difference(params: nets.Params, x: jax.Array, y: jax.Array, *, lr: float, c_max: int) -> dict:
     """One winsorized update at ``c = 0`` against one plain SGD update on the same batch.
 
     Both go through the engine's step (:func:`one_update`); the winsorized one with ``c`` traced
@@ -239,7 +239,7 @@ def update_difference(params: models.Params, x: jax.Array, y: jax.Array, *, lr: 
 # ----------------------------------------------------------------------------- step costs
 
 
-def step_times(params: models.Params, x: jax.Array, y: jax.Array, *, lr: float, methods: Mapping[str, dict],
+def step_times(params: nets.Params, x: jax.Array, y: jax.Array, *, lr: float, methods: Mapping[str, dict],
                repeats: int = 20, rounds: int = 3) -> dict[str, float]:
     """Seconds per jitted training step of each method, on one minibatch x (B, d), y (B,).
 
@@ -292,7 +292,7 @@ def plot_grid(grid: Mapping[tuple[int, float], Curves], cs: Sequence[int], noise
 
     ``grid[(c, noise)]`` is that panel's :class:`Curves`. Returns the figure.
     """
-    from . import plots
+    from ..engine import plots
 
     fig, axes = plots.grid(len(cs), len(noise_levels), size=(2.9, 2.2), sharex=True, sharey=True)
     for i, c in enumerate(cs):
@@ -324,7 +324,7 @@ def plot_methods(rows: Mapping[str, Mapping[float, Curves]], noise_levels: Seque
     ``rows[label][noise]`` is the :class:`Curves` of that method at that noise level. The
     proper accuracy is drawn dashed in the training-accuracy row. Returns the figure.
     """
-    from . import plots
+    from ..engine import plots
 
     fig, axes = plots.grid(3, len(noise_levels), size=(2.9, 2.2), sharex=True, sharey="row")
     colours = plots.colors(len(rows), "plasma")
@@ -354,7 +354,7 @@ def plot_memorization(grid: Mapping[tuple[int, float], Curves], cs: Sequence[int
     One panel per noise level > 0, one line per winsorization level c (``grid[(c, noise)]``)
     and per entry of ``extra`` (``extra[label][noise]``, dashed). Returns the figure.
     """
-    from . import plots
+    from ..engine import plots
 
     noisy = [n for n in noise_levels if n > 0]
     fig, axes = plots.grid(1, len(noisy), size=(2.9, 2.4), sharey=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cgnb
-from cgnb import claims, profiles
+from cgnb.engine import ledger, profiles
 
 
 def test_profile_default_and_paper(monkeypatch):
@@ -42,12 +42,12 @@ def read(tmp_path, chapter):
     (0.5, "within", (0.2, 0.4), False), (float("nan"), "<", 1.0, False), (np.float32(2.0), ">", 1, True),
 ])
 def test_evaluate(value, op, threshold, holds):
-    assert claims.evaluate(value, op, threshold) is holds
+    assert ledger.evaluate(value, op, threshold) is holds
 
 
 def test_check_records_and_passes(tmp_path):
-    ledger = cgnb.Ledger("chX")
-    assert ledger.check("C9.1", "error is small", np.float32(1e-7), "<=", 1e-5) is True
+    book_ledger = cgnb.Ledger("chX")
+    assert book_ledger.check("C9.1", "error is small", np.float32(1e-7), "<=", 1e-5) is True
     (record,) = read(tmp_path, "chX")
     assert record["claim"] == "C9.1" and record["holds"] is True and record["status"] == "checked"
     assert record["profile"] == "quick" and record["chapter"] == "chX"
@@ -55,20 +55,20 @@ def test_check_records_and_passes(tmp_path):
 
 
 def test_failed_claim_raises_with_expected_and_measured_and_is_recorded(tmp_path):
-    ledger = cgnb.Ledger("chX")
-    with pytest.raises(claims.ClaimFailed, match=r"C9\.2 .*expected value >= 0\.9, measured 0\.5.*accuracy is high"):
-        ledger.check("C9.2", "accuracy is high", 0.5, ">=", 0.9)
+    book_ledger = cgnb.Ledger("chX")
+    with pytest.raises(ledger.ClaimFailed, match=r"C9\.2 .*expected value >= 0\.9, measured 0\.5.*accuracy is high"):
+        book_ledger.check("C9.2", "accuracy is high", 0.5, ">=", 0.9)
     (record,) = read(tmp_path, "chX")
     assert record["holds"] is False
 
 
 def test_paper_only_claim_is_recorded_not_asserted_in_quick(tmp_path, monkeypatch):
-    ledger = cgnb.Ledger("chX")
-    assert ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True, note="why") is False
+    book_ledger = cgnb.Ledger("chX")
+    assert book_ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True, note="why") is False
     assert read(tmp_path, "chX")[0]["status"] == "paper-only"
     monkeypatch.setenv("CGNB_PROFILE", "paper")
-    with pytest.raises(claims.ClaimFailed):
-        ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True)
+    with pytest.raises(ledger.ClaimFailed):
+        book_ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True)
 
 
 def test_new_ledger_clears_only_its_chapter(tmp_path):
@@ -89,44 +89,44 @@ def test_new_ledger_clears_only_its_chapter(tmp_path):
 def test_bad_checks_are_clear_errors(kwargs, error, match):
     args = dict(chapter="chX", claim="C9.9", statement="s", value=1.0, op="<", threshold=2.0) | kwargs
     with pytest.raises(error, match=match):
-        claims.check(**args)
+        ledger.check(**args)
 
 
 def test_records_table_sorts_claims_and_marks_failures(tmp_path):
-    ledger = cgnb.Ledger("chX")
-    ledger.check("C10.1", "later", 1.0, "<", 2.0)
-    ledger.check("C2.10", "ten", 1.0, "<", 2.0)
-    ledger.check("C2.9", "nine | pipe", 3.0, "<", 2.0, paper_only=True)
-    records = claims.load_records()
+    book_ledger = cgnb.Ledger("chX")
+    book_ledger.check("C10.1", "later", 1.0, "<", 2.0)
+    book_ledger.check("C2.10", "ten", 1.0, "<", 2.0)
+    book_ledger.check("C2.9", "nine | pipe", 3.0, "<", 2.0, paper_only=True)
+    records = ledger.load_records()
     assert [r["claim"] for r in records] == ["C2.9", "C2.10", "C10.1"]
-    table = claims.records_table(records)
+    table = ledger.records_table(records)
     lines = table.strip().splitlines()
     assert len(lines) == 2 + 3
     assert "nine \\| pipe" in lines[2] and "paper-only (**does not hold** at this scale)" in lines[2]
     assert "| C10.1 | later | 1 | < 2 | holds |" == lines[4]
     failed = dict(records[2], holds=False, status="checked", profile="paper")
-    assert claims.records_table([records[2], failed]).strip().splitlines()[-1].endswith("| **fails** [paper] |")
+    assert ledger.records_table([records[2], failed]).strip().splitlines()[-1].endswith("| **fails** [paper] |")
 
 
 def test_summary_counts_and_lists_missing_claims():
-    ledger = cgnb.Ledger("ch2")
-    ledger.check("C2.1", "a", 1.0, "<", 2.0)
-    ledger.check("C2.2", "b", 3.0, "<", 2.0, paper_only=True)
-    with pytest.raises(claims.ClaimFailed):
-        ledger.check("C2.3", "c", 3.0, "<", 2.0)
-    text = claims.summary(claims.load_records())
+    book_ledger = cgnb.Ledger("ch2")
+    book_ledger.check("C2.1", "a", 1.0, "<", 2.0)
+    book_ledger.check("C2.2", "b", 3.0, "<", 2.0, paper_only=True)
+    with pytest.raises(ledger.ClaimFailed):
+        book_ledger.check("C2.3", "c", 3.0, "<", 2.0)
+    text = ledger.summary(ledger.load_records())
     assert "**3 checks**" in text and "1 of 2 asserted checks hold, 1 failed" in text
     assert "1 paper-only" in text and "C1.1" in text and "C2.1," not in text and "C6.3." in text
 
 
 def test_not_reproduced_claim_is_recorded_and_must_keep_failing(tmp_path):
-    ledger = cgnb.Ledger("chX")
-    assert ledger.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False) is False
+    book_ledger = cgnb.Ledger("chX")
+    assert book_ledger.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False) is False
     assert read(tmp_path, "chX")[0]["status"] == "not reproduced"
-    with pytest.raises(claims.ClaimFailed, match="declared not reproduced, but it holds"):
-        ledger.check("C9.4", "source says positive", 1.0, ">", 0, reproduced=False)
+    with pytest.raises(ledger.ClaimFailed, match="declared not reproduced, but it holds"):
+        book_ledger.check("C9.4", "source says positive", 1.0, ">", 0, reproduced=False)
     with pytest.raises(ValueError, match="exclude each other"):
-        ledger.check("C9.4", "s", 1.0, ">", 0, reproduced=False, paper_only=True)
+        book_ledger.check("C9.4", "s", 1.0, ">", 0, reproduced=False, paper_only=True)
     fresh = cgnb.Ledger("chX")
     fresh.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False)
-    assert "1 found not to reproduce" in claims.summary(claims.load_records())
+    assert "1 found not to reproduce" in ledger.summary(ledger.load_records())

@@ -1,6 +1,6 @@
 """The anatomy of a layer's gradient (chapter 2): backpropagation written out by hand.
 
-For a cgnb MLP (:func:`cgnb.models.init` / :func:`cgnb.models.apply`: ReLU hidden layers,
+For a cgnb MLP (:func:`cgnb.engine.nets.init` / :func:`cgnb.engine.nets.apply`: ReLU hidden layers,
 linear output, no batch norm) with ``L = len(params)`` weight layers, the book numbers the
 layers ``1..L`` and writes, for a batch ``X`` of ``B`` row vectors::
 
@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import models
+from ..engine import nets
 
 Params = list[dict[str, jax.Array]]
 Grads = list[dict[str, jax.Array]]
@@ -69,7 +69,7 @@ class Forward(NamedTuple):
 
 def _check_params(params: Params) -> None:
     if not params:
-        raise ValueError("params is empty; build an MLP with cgnb.models.init(key, sizes)")
+        raise ValueError("params is empty; build an MLP with cgnb.engine.nets.init(key, sizes)")
     if any("gamma" in layer for layer in params):
         raise ValueError("cgnb.anatomy covers plain MLPs; these params have batch norm "
                          "(init with batchnorm=False)")
@@ -79,7 +79,7 @@ def forward(params: Params, x: jax.Array, masks: Sequence[jax.Array] | None = No
     """Forward pass of a cgnb MLP keeping layer inputs and ReLU patterns.
 
     Args:
-      params: from :func:`cgnb.models.init` (no batch norm).
+      params: from :func:`cgnb.engine.nets.init` (no batch norm).
       x: (B, d_0) inputs.
       masks: optional ReLU patterns to hold fixed, ``masks[l]`` (B, d_out of hidden
         layer l) of 0/1; hidden layer ``l`` then outputs ``z_l * masks[l]`` instead of
@@ -87,7 +87,7 @@ def forward(params: Params, x: jax.Array, masks: Sequence[jax.Array] | None = No
         the patterns held, the network is linear in each weight matrix and in ``x``.
 
     Returns:
-      :class:`Forward`; its outputs equal ``models.apply(params, x)`` when ``masks`` is None.
+      :class:`Forward`; its outputs equal ``nets.apply(params, x)`` when ``masks`` is None.
     """
     _check_params(params)
     hidden = len(params) - 1
@@ -184,11 +184,11 @@ def gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str = "sof
 
 
 def autodiff_gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str = "softmax_ce") -> Grads:
-    """Reference: ``jax.grad`` of the batch-mean loss of ``models.apply(params, x)``."""
+    """Reference: ``jax.grad`` of the batch-mean loss of ``nets.apply(params, x)``."""
     _check_params(params)
 
     def mean_loss(p):
-        return jnp.mean(loss_per_example(models.apply(p, x), targets, loss))
+        return jnp.mean(loss_per_example(nets.apply(p, x), targets, loss))
 
     return jax.grad(mean_loss)(params)
 
@@ -473,7 +473,7 @@ def random_toys(seed: int, seeds: int, family: str, depth: int = 4, hidden: int 
     (``S = I``) except the unit switched off, as in the seed's comparison.
     ``family="positive"``: weights and input uniform in [0, 1) (all paths push the same
     way); ``"zero_mean"``: Glorot-uniform weights, the distribution of
-    :func:`cgnb.models.init` (uniform in +-sqrt(6 / (2 width))), and a standard normal input.
+    :func:`cgnb.engine.nets.init` (uniform in +-sqrt(6 / (2 width))), and a standard normal input.
     The toys are drawn with numpy's generator seeded by ``seed`` (cheap to compile).
 
     Returns a dict: ``ratio`` (seeds, width, depth) ``||dW_l(unit j off)||^2 / ||dW_l||^2``;
@@ -579,7 +579,7 @@ def nested_networks(params: Params, depths: Sequence[int]) -> list[Params]:
     """Networks of the given depths cut from one deep MLP: its first ``depth - 1`` layers + its output layer.
 
     Every cut network has the layer shapes and the weight distribution of a fresh
-    :func:`cgnb.models.init` of that depth; the networks share their first layers, like a
+    :func:`cgnb.engine.nets.init` of that depth; the networks share their first layers, like a
     network grown by inserting hidden layers before its output layer.
     """
     if not params or max(depths) > len(params) or min(depths) < 2:
@@ -591,10 +591,10 @@ def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequenc
                 w_scales: Sequence[float], seeds: int, num_classes: int = 10) -> dict[str, np.ndarray]:
     """First-layer gradients of fresh MLPs ``d_0 -> width x (depth - 1) -> num_classes``.
 
-    For each seed one MLP of the largest depth is drawn with :func:`cgnb.models.init`
+    For each seed one MLP of the largest depth is drawn with :func:`cgnb.engine.nets.init`
     (Glorot uniform, zero biases) and the shallower ones are cut from it
     (:func:`nested_networks`). Every weight is multiplied by each ``w_scale``, which is
-    exactly ``models.init(..., w_scale=s)`` with the same key: the scales differ only by
+    exactly ``nets.init(..., w_scale=s)`` with the same key: the scales differ only by
     the factor on the weights. Runs eagerly, vmapped over scales and seeds (compiling
     per depth would dominate the run time of this small computation).
 
@@ -608,7 +608,7 @@ def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequenc
     if min(depths) < 2:
         raise ValueError(f"depths count weight layers and must be >= 2 (one hidden layer); got {depths}")
     sizes = (x.shape[1],) + (width,) * (max(depths) - 1) + (num_classes,)
-    drawn = [models.init(k, sizes) for k in jax.random.split(key, seeds)]
+    drawn = [nets.init(k, sizes) for k in jax.random.split(key, seeds)]
     deep = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *drawn)  # leaves (seeds, ...)
     scales = jnp.asarray(w_scales, jnp.float32)
     deep = [{"w": scales[:, None, None, None] * layer["w"][None],

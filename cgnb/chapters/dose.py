@@ -18,7 +18,7 @@ Models (all return one logit per example, ``(B,)``):
   the sum of their read-outs, ``sum_f sum_j v[f, j] relu(a[f, j] x_f + b[f, j])``. It is an
   MLP whose first layer is block-diagonal; the network "listens" to recognizer ``f`` through
   its read-out weights ``v[f]``.
-* :func:`init_torch_mlp` -- an MLP in the :mod:`cgnb.models` format with PyTorch's default
+* :func:`init_torch_mlp` -- an MLP in the :mod:`cgnb.engine.nets` format with PyTorch's default
   initialisation (weights and biases uniform in +-1/sqrt(fan_in)), the set-up of Pezeshki et
   al. (2021); apply it with :func:`apply_mlp` (dropout on the hidden units when asked).
 
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import models
+from ..engine import nets
 
 Params = Any
 ApplyFn = Callable[..., jax.Array]
@@ -139,8 +139,8 @@ def recognizer_norms(params: Params) -> jax.Array:
     return jnp.sqrt(jnp.sum(params["a"] ** 2 + params["b"] ** 2 + params["v"] ** 2, axis=1))
 
 
-def init_torch_mlp(key: jax.Array, sizes: tuple[int, ...]) -> models.Params:
-    """MLP parameters in :mod:`cgnb.models` format with PyTorch's ``nn.Linear`` default init.
+def init_torch_mlp(key: jax.Array, sizes: tuple[int, ...]) -> nets.Params:
+    """MLP parameters in :mod:`cgnb.engine.nets` format with PyTorch's ``nn.Linear`` default init.
 
     Every weight and bias of a layer with ``fan_in`` inputs is uniform in
     ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]`` (the non-zero biases matter in 2-D: they let the
@@ -158,15 +158,15 @@ def init_torch_mlp(key: jax.Array, sizes: tuple[int, ...]) -> models.Params:
     return params
 
 
-def apply_mlp(params: models.Params, x: jax.Array, key: jax.Array | None = None, *,
+def apply_mlp(params: nets.Params, x: jax.Array, key: jax.Array | None = None, *,
               dropout_rate: float = 0.0) -> jax.Array:
-    """One logit per example from a :mod:`cgnb.models` MLP with one output: (B, D) -> (B,).
+    """One logit per example from a :mod:`cgnb.engine.nets` MLP with one output: (B, D) -> (B,).
 
     Dropout (inverted, on the hidden units) is on when ``dropout_rate > 0`` and a ``key`` is
     given. Dropping a unit after its ReLU is the same as dropping its pre-activation before
     it (the paper's placement), since ``relu(m z / q) = m relu(z) / q`` for a 0/1 mask ``m``.
     """
-    return models.apply(params, x, dropout_rate=dropout_rate, key=key)[:, 0]
+    return nets.apply(params, x, dropout_rate=dropout_rate, key=key)[:, 0]
 
 
 # ----------------------------------------------------------------------------- dose
@@ -175,7 +175,7 @@ def first_layer_dose(grads: Params) -> jax.Array:
     """Squared gradient norm of each input's first-layer weights: (D,).
 
     Works for :func:`init_linear` (``w_f ** 2``), :func:`init_recognizers` (row ``a[f]``) and
-    :mod:`cgnb.models` MLPs (row ``f`` of ``params[0]["w"]``).
+    :mod:`cgnb.engine.nets` MLPs (row ``f`` of ``params[0]["w"]``).
     """
     if isinstance(grads, (list, tuple)):
         return jnp.sum(grads[0]["w"] ** 2, axis=1)

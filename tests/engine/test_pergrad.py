@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from cgnb import models, pergrad
+from cgnb.engine import nets, pergrad
 
 XENT = pergrad.MLPLoss()
 
@@ -19,12 +19,12 @@ def jitted(name, *static):
 
 def xent(params, x, y):
     """The same loss as XENT, as a plain function (generic code paths)."""
-    return models.cross_entropy(models.apply(params, x), y)
+    return nets.cross_entropy(nets.apply(params, x), y)
 
 
 def mlp_problem(sizes=(6, 5, 4, 3), batch=8, seed=0):
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
-    params = models.init(k1, sizes)
+    params = nets.init(k1, sizes)
     x = jax.random.normal(k2, (batch, sizes[0]))
     y = jax.random.randint(k3, (batch,), 0, sizes[-1])
     return params, x, y
@@ -358,7 +358,7 @@ def test_bad_inputs_raise_clear_errors():
         pergrad.per_example_grads(xent, *mlp_problem()[:2], jnp.zeros(3, jnp.int32))
 
     params, x, y = mlp_problem()
-    bn_params = models.init(jax.random.PRNGKey(0), (6, 5, 3), batchnorm=True)
+    bn_params = nets.init(jax.random.PRNGKey(0), (6, 5, 3), batchnorm=True)
     with pytest.raises(ValueError, match="without batch norm"):
         pergrad.mlp_factors(XENT, bn_params, x, y)
     with pytest.raises(ValueError, match="MLPLoss"):
