@@ -34,7 +34,7 @@ from jax import lax
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from cgnb.engine import nets, pergrad  # noqa: E402
+from cgnb.engine import losses, nets, pergrad, stats, trainer, transforms, winsorize  # noqa: E402
 
 SIZES = (784, 256, 256, 256, 10)
 BATCH = 100
@@ -48,10 +48,10 @@ VARIANTS = 5
 
 def xent(params, x, y):
     """Per-example cross-entropy of the MLP (a plain function: the generic code paths)."""
-    return nets.cross_entropy(nets.apply(params, x), y)
+    return losses.cross_entropy(nets.forward(params, x), y)
 
 
-MLP_XENT = pergrad.MLPLoss()  # the same loss, recognised by pergrad's MLP fast paths
+MLP_XENT = losses.MLPLoss()  # the same loss, recognised by pergrad's MLP fast paths
 SGD = optax.sgd(LR)
 
 
@@ -75,7 +75,7 @@ def per_example_materialised(params, x, y):
 
 
 def winsorized_step(c: int) -> Callable:
-    tx = optax.chain(pergrad.winsorized_mean(c), SGD)
+    tx = optax.chain(transforms.winsorized_mean(c), SGD)
 
     def step(params, x, y):
         updates, _ = tx.update(pergrad.per_example_grads(xent, params, x, y), tx.init(params), params)
@@ -84,19 +84,22 @@ def winsorized_step(c: int) -> Callable:
 
 
 def mlp_winsorized_step(c: int) -> Callable:
+    """The engine's winsorized step: per-example gradients as MLP factors -> winsorized_mean -> sgd."""
+    engine_step = trainer.Step(MLP_XENT, "per_example", optax.chain(transforms.winsorized_mean(c), SGD))
+
     def step(params, x, y):
-        return sgd_apply(params, pergrad.mlp_winsorized_grad(MLP_XENT, params, x, y, c))
+        return engine_step(params, engine_step.init(params), x, y)[0]
     return step
 
 
 def mlp_winsorized_step_loops(c: int, loops: int) -> Callable:
-    """The MLP fast path with ``loops`` independent tile loops (pergrad.TILE_LOOPS)."""
+    """The MLP fast path with ``loops`` independent tile loops (winsorize.TILE_LOOPS)."""
     def step(params, x, y):
-        saved, pergrad.TILE_LOOPS = pergrad.TILE_LOOPS, loops
+        saved, winsorize.TILE_LOOPS = winsorize.TILE_LOOPS, loops
         try:
             return mlp_winsorized_step(c)(params, x, y)
         finally:
-            pergrad.TILE_LOOPS = saved
+            winsorize.TILE_LOOPS = saved
     return step
 
 
@@ -113,19 +116,19 @@ def sort_winsorized_step(c: int) -> Callable:
 
 
 def alphas_stats(params, x, y, mask):
-    return pergrad.group_alphas(xent, params, x, y, mask)
+    return stats.group_alphas(xent, params, x, y, mask)
 
 
 def alphas_stats_mlp(params, x, y, mask):
-    return pergrad.group_alphas(MLP_XENT, params, x, y, mask)
+    return stats.group_alphas(MLP_XENT, params, x, y, mask)
 
 
 def coherence_fast(params, x, y):
-    return pergrad.coherence(MLP_XENT, params, x, y)
+    return stats.coherence(MLP_XENT, params, x, y)
 
 
 def coherence_vmap(params, x, y):
-    return pergrad.coherence(xent, params, x, y, method="vmap")
+    return stats.coherence(xent, params, x, y, method="vmap")
 
 
 def scan_run(params, xs, ys):

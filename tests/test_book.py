@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from cgnb.engine import ledger
+from cgnb.chapters import EXPECTED_CLAIMS
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("nbscript", ROOT / "scripts" / "notebooks.py")
@@ -66,8 +66,10 @@ def test_each_chapter_checks_all_its_claims_through_the_ledger(path):
     chapter = f"ch{int(path.name[:2])}"
     source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
     assert f'Ledger("{chapter}")' in source
+    last = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][-1]
+    assert f'.finish(EXPECTED_CLAIMS["{chapter}"])' in last, "the last code cell must publish the run's records"
     checked = set(re.findall(r"""\.check\(\s*["'](C\d+\.\d+)["']""", source))
-    assert set(ledger.EXPECTED[chapter]) <= checked, f"not checked: {set(ledger.EXPECTED[chapter]) - checked}"
+    assert set(EXPECTED_CLAIMS[chapter]) <= checked, f"not checked: {set(EXPECTED_CLAIMS[chapter]) - checked}"
 
 
 def test_check_site_reads_the_toc():

@@ -1,6 +1,6 @@
 """The anatomy of a layer's gradient (chapter 2): backpropagation written out by hand.
 
-For a cgnb MLP (:func:`cgnb.engine.nets.init` / :func:`cgnb.engine.nets.apply`: ReLU hidden layers,
+For a cgnb MLP (:func:`cgnb.engine.nets.init` / :func:`cgnb.engine.nets.forward`: ReLU hidden layers,
 linear output, no batch norm) with ``L = len(params)`` weight layers, the book numbers the
 layers ``1..L`` and writes, for a batch ``X`` of ``B`` row vectors::
 
@@ -17,7 +17,7 @@ For a loss averaged over the batch, backpropagation is::
     delta_l = (delta_{l+1} W_{l+1}^T) * S_l
     dW_l = a_{l-1}^T delta_l,     db_l = sum over the batch of delta_l
 
-Unrolled per example ``i`` (``S_{l,i}`` as a diagonal matrix) it is the seed's product of
+Unrolled per example ``i`` (``S_{l,i}`` as a diagonal matrix) it is the Grokking-gradients article's product of
 the input, the error, the *other* layers' weights and the ``S`` matrices::
 
     dW_l = sum_i [x_i W_1 S_1i ... W_{l-1} S_{l-1,i}]^T [e_i W_L^T S_{L-1,i} ... W_{l+1}^T S_{l,i}] / B
@@ -28,6 +28,10 @@ does not appear; each ``S`` matrix appears exactly once.
 In code layers are 0-based like ``params``: ``layer=l`` is the book's layer ``l + 1``,
 ``Forward.inputs[l]`` is its input ``a_l`` and ``Forward.masks[l]`` the ReLU pattern of
 its output (hidden layers only).
+
+This module holds the forward and backward pass, the output errors, the product formula and
+the scaling responses; a unit switched off and the width-3 toys are
+:mod:`cgnb.chapters.anatomy_units`, the gradient against depth :mod:`cgnb.chapters.anatomy_depth`.
 """
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine import nets
+from ..engine import nets, pergrad
+from ..engine.losses import Params
 
-Params = list[dict[str, jax.Array]]
 Grads = list[dict[str, jax.Array]]
 
 LOSSES = ("softmax_ce", "sigmoid_bce", "squared")
@@ -51,20 +55,10 @@ EXPONENTS = {"input": 1, "error": 1, "other": 1, "own": 0}
 # ----------------------------------------------------------------------------- forward
 
 
-class Forward(NamedTuple):
-    """What the forward pass keeps for the backward pass.
-
-    Attributes:
-      inputs: ``inputs[l]`` = input of layer ``l`` (0-based), (B, d_in of layer l);
-        ``inputs[0]`` is ``x``.
-      masks: ``masks[l]`` = ReLU pattern ``S`` of hidden layer ``l`` as 0./1. floats,
-        (B, d_out of layer l), for ``l = 0 .. L-2``.
-      outputs: the last layer's outputs (logits), (B, d_L).
-    """
-
-    inputs: tuple
-    masks: tuple
-    outputs: jax.Array
+Forward = nets.Trace
+"""What the forward pass keeps for the backward pass (:class:`cgnb.engine.nets.Trace`): ``inputs[l]``
+the input of layer ``l`` (0-based, ``inputs[0] = x``), ``masks[l]`` the ReLU pattern ``S`` of hidden
+layer ``l`` as 0./1. floats (B, d_out of layer l), ``outputs`` the logits (B, d_L)."""
 
 
 def _check_params(params: Params) -> None:
@@ -83,26 +77,14 @@ def forward(params: Params, x: jax.Array, masks: Sequence[jax.Array] | None = No
       x: (B, d_0) inputs.
       masks: optional ReLU patterns to hold fixed, ``masks[l]`` (B, d_out of hidden
         layer l) of 0/1; hidden layer ``l`` then outputs ``z_l * masks[l]`` instead of
-        ``relu(z_l)``. This is the seed's view of ``S`` as given diagonal matrices: with
+        ``relu(z_l)``. This is the article's view of ``S`` as given diagonal matrices: with
         the patterns held, the network is linear in each weight matrix and in ``x``.
 
     Returns:
-      :class:`Forward`; its outputs equal ``nets.apply(params, x)`` when ``masks`` is None.
+      :class:`Forward`; its outputs equal ``nets.forward(params, x)`` when ``masks`` is None.
     """
     _check_params(params)
-    hidden = len(params) - 1
-    if masks is not None and len(masks) != hidden:
-        raise ValueError(f"masks must hold one pattern per hidden layer ({hidden}), got {len(masks)}")
-    inputs, kept = [x], []
-    h = x
-    for l, layer in enumerate(params[:-1]):
-        z = h @ layer["w"] + layer["b"]
-        s = (z > 0).astype(z.dtype) if masks is None else jnp.asarray(masks[l], z.dtype)
-        h = z * s
-        inputs.append(h)
-        kept.append(s)
-    outputs = h @ params[-1]["w"] + params[-1]["b"]
-    return Forward(tuple(inputs), tuple(kept), outputs)
+    return nets.forward(params, x, masks=masks, intermediates=True)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -184,11 +166,11 @@ def gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str = "sof
 
 
 def autodiff_gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str = "softmax_ce") -> Grads:
-    """Reference: ``jax.grad`` of the batch-mean loss of ``nets.apply(params, x)``."""
+    """Reference: ``jax.grad`` of the batch-mean loss of ``nets.forward(params, x)``."""
     _check_params(params)
 
     def mean_loss(p):
-        return jnp.mean(loss_per_example(nets.apply(p, x), targets, loss))
+        return jnp.mean(loss_per_example(nets.forward(p, x), targets, loss))
 
     return jax.grad(mean_loss)(params)
 
@@ -244,14 +226,6 @@ def formula_errors(params: Params, x: jax.Array, targets: jax.Array, loss: str =
                        rel(product_formula(params, x, fwd.masks, error, l), reference[l]["w"])])
             for l in range(len(params))]
     return jnp.stack(rows)
-
-
-def relative_error(value: jax.Array, reference: jax.Array) -> float:
-    """``max |value - reference| / max |reference|`` (0 when both are zero)."""
-    value, reference = np.asarray(value, np.float64), np.asarray(reference, np.float64)
-    scale = np.max(np.abs(reference))
-    diff = np.max(np.abs(value - reference))
-    return float(diff / scale) if scale > 0 else float(diff)
 
 
 # ----------------------------------------------------------------------------- scaling (C2.2)
@@ -310,7 +284,7 @@ def scaling_response(params: Params, x: jax.Array, error: jax.Array, layer: int,
     """Scale one factor of ``layer``'s weight gradient and measure the response.
 
     With ``targets=None`` the output error is the given ``error`` (B, d_L), held fixed (the
-    seed's intuitive equation). With ``targets`` given, ``error`` is ignored and recomputed
+    article's intuitive equation). With ``targets`` given, ``error`` is ignored and recomputed
     from the scaled network as ``(Yhat - Y) / B`` (true training; ``factor="error"`` is then
     meaningless and refused).
 
@@ -348,181 +322,16 @@ def scaling_response(params: Params, x: jax.Array, error: jax.Array, layer: int,
     return ScalingResponse(np.asarray(scales, float), np.array(ratios), np.array(devs), np.array(flips), k)
 
 
-# ----------------------------------------------------------------------------- inactive units (C2.3)
-
-
-def unit_off(masks: Sequence[jax.Array], hidden: int, unit: int) -> tuple:
-    """Copy of ``masks`` with ``unit`` of hidden layer ``hidden`` switched off for every example."""
-    if not 0 <= hidden < len(masks):
-        raise ValueError(f"hidden must be in 0..{len(masks) - 1}, got {hidden}")
-    if not 0 <= unit < masks[hidden].shape[-1]:
-        raise ValueError(f"unit must be in 0..{masks[hidden].shape[-1] - 1}, got {unit}")
-    return tuple(m.at[:, unit].set(0.0) if i == hidden else m for i, m in enumerate(masks))
-
-
-def weight_gradients(params: Params, x: jax.Array, error: jax.Array,
-                     masks: Sequence[jax.Array] | None = None) -> list[jax.Array]:
-    """All layers' ``dW`` for a given output error and (optionally) given ReLU patterns."""
-    fwd = forward(params, x, masks)
-    return [g["w"] for g in backward(params, fwd, error)]
-
-
-def unit_contributions(params: Params, x: jax.Array, error: jax.Array, masks: Sequence[jax.Array],
-                       hidden: int) -> tuple[list[jax.Array], list[list[jax.Array]]]:
-    """Each layer's ``dW`` with all patterns ``masks`` and with each unit of ``hidden`` off.
-
-    Returns ``(full, off)``: ``full[l]`` is layer l's ``dW``; ``off[j][l]`` the same with
-    unit ``j`` of hidden layer ``hidden`` switched off (every other pattern held fixed).
-    Because every ``S`` enters a layer's gradient once and linearly, the part that flows
-    through unit ``j``, ``c_j = full - off[j]``, adds up over ``j`` to ``full`` when the
-    biases are zero.
-    """
-    full = weight_gradients(params, x, error, masks)
-    width = masks[hidden].shape[-1]
-    off = [weight_gradients(params, x, error, unit_off(masks, hidden, j)) for j in range(width)]
-    return full, off
-
-
-def energy_ratio(off: jax.Array, full: jax.Array) -> float:
-    """``||off||^2 / ||full||^2``: the fraction of a gradient's squared norm (its dose) left."""
-    off, full = np.asarray(off, np.float64), np.asarray(full, np.float64)
-    return float(np.sum(off ** 2) / np.sum(full ** 2))
-
-
-def contribution_spread(full: jax.Array, off: Sequence[jax.Array]) -> float:
-    """``rho = sum_j ||c_j||^2 / ||sum_j c_j||^2`` with ``c_j = full - off[j]``.
-
-    ``1/n`` when the ``n`` units contribute identical gradients (coherent), 1 when their
-    contributions are orthogonal (e.g. disjoint columns), larger when they cancel.
-    """
-    contribs = [np.asarray(full - o, np.float64) for o in off]
-    total = np.sum(contribs, axis=0)
-    return float(sum(np.sum(c ** 2) for c in contribs) / np.sum(total ** 2))
-
-
-def predicted_energy_ratio(rho: float, width: int) -> float:
-    """Mean over which unit is off of ``||g - c_j||^2 / ||g||^2`` when ``g = sum_j c_j``.
-
-    ``sum_j ||g - c_j||^2 = (n - 2) ||g||^2 + sum_j ||c_j||^2``, so the mean is
-    ``(n - 2)/n + rho/n``: ``((n-1)/n)^2`` for coherent units (4/9 at n = 3),
-    ``(n-1)/n`` for orthogonal ones (2/3 at n = 3).
-    """
-    return (width - 2) / width + rho / width
-
-
-def attenuation(off: jax.Array, full: jax.Array) -> dict[str, float]:
-    """How much of one layer's gradient ``full`` (d_in, d_out) is left in ``off`` (same shape).
-
-    Returns ``energy`` ``||off||^2 / ||full||^2`` (the squared norm: the dose of chapter 1),
-    ``norm`` its square root, ``total`` ``sum(off) / sum(full)``, ``zeroed`` the fraction of
-    entries that became exactly zero, and ``survivor_min`` / ``survivor_max``: the range
-    of ``off / full`` over the entries that did not (NaN when none survive).
-    """
-    off, full = np.asarray(off, np.float64), np.asarray(full, np.float64)
-    energy = float(np.sum(off ** 2) / np.sum(full ** 2))
-    zero = (off == 0) & (full != 0)
-    keep = (off != 0) & (full != 0)
-    factor = off[keep] / full[keep]
-    return {"energy": energy, "norm": float(np.sqrt(energy)), "total": float(off.sum() / full.sum()),
-            "zeroed": float(zero.mean()),
-            "survivor_min": float(factor.min()) if factor.size else float("nan"),
-            "survivor_max": float(factor.max()) if factor.size else float("nan")}
+# ----------------------------------------------------------------------------- per example, output error
 
 
 @functools.partial(jax.jit, static_argnames="loss")
-def _per_example_gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str) -> Grads:
-    """``jax.grad`` of each example's own loss: leaves (B, *shape)."""
-    return jax.vmap(lambda xi, yi: autodiff_gradients(params, xi[None], yi[None], loss))(x, targets)
+def per_example_gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str) -> Grads:
+    """Each example's own ``jax.grad`` gradient (:func:`cgnb.engine.pergrad.per_example_grads`): leaves (B, *shape)."""
+    def per_example_loss(p: Params, xb: jax.Array, yb: jax.Array) -> jax.Array:
+        return loss_per_example(nets.forward(p, xb), yb, loss)
 
-
-def inactive_unit_gradients(params: Params, x: jax.Array, targets: jax.Array,
-                            loss: str = "softmax_ce") -> dict[str, object]:
-    """Per-example ``jax.grad`` gradients checked against the ReLU patterns.
-
-    For each example ``i`` and hidden unit ``j`` of hidden layer ``h`` that is inactive on
-    that example (``S_h[i, j] = 0``), the column ``j`` of the example's gradient of layer
-    ``h`` and the row ``j`` of layer ``h + 1`` should be exactly zero.
-
-    Returns a dict: ``max_abs`` (largest absolute gradient entry in any such column or
-    row, over all examples and hidden layers), ``inactive`` (H,) fraction of (example,
-    unit) pairs that are inactive per hidden layer, ``zero_columns`` (H,) fraction of
-    (example, unit) pairs whose gradient column is all zero.
-    """
-    masks = forward(params, x).masks
-    per_example = _per_example_gradients(params, x, targets, loss)
-    worst, inactive, zero_columns = 0.0, [], []
-    for h, mask in enumerate(masks):
-        column = jnp.max(jnp.abs(per_example[h]["w"]), axis=1)   # (B, d_h): max over inputs
-        row = jnp.max(jnp.abs(per_example[h + 1]["w"]), axis=2)  # (B, d_h): max over outputs
-        off = mask == 0
-        worst = max(worst, float(jnp.max(jnp.where(off, jnp.maximum(column, row), 0.0))))
-        inactive.append(float(jnp.mean(off)))
-        zero_columns.append(float(jnp.mean(column == 0)))
-    return {"max_abs": worst, "inactive": np.array(inactive), "zero_columns": np.array(zero_columns)}
-
-
-TOY_FAMILIES = ("positive", "zero_mean")
-
-
-def random_toys(seed: int, seeds: int, family: str, depth: int = 4, hidden: int = 1,
-                width: int = 3) -> dict[str, np.ndarray]:
-    """Switch off each unit of one hidden layer in random width-``width`` toys; energy left per layer.
-
-    Each toy is ``depth`` square ``width x width`` layers with zero biases, one input
-    example, output error held at all ones and every ReLU pattern held at "all active"
-    (``S = I``) except the unit switched off, as in the seed's comparison.
-    ``family="positive"``: weights and input uniform in [0, 1) (all paths push the same
-    way); ``"zero_mean"``: Glorot-uniform weights, the distribution of
-    :func:`cgnb.engine.nets.init` (uniform in +-sqrt(6 / (2 width))), and a standard normal input.
-    The toys are drawn with numpy's generator seeded by ``seed`` (cheap to compile).
-
-    Returns a dict: ``ratio`` (seeds, width, depth) ``||dW_l(unit j off)||^2 / ||dW_l||^2``;
-    ``mean_ratio`` (seeds, depth) its mean over the unit ``j``; ``rho`` (seeds, depth) the
-    :func:`contribution_spread` of the units' contributions; ``predicted`` (seeds, depth)
-    :func:`predicted_energy_ratio` of ``rho``; ``zeroed`` (seeds,) largest absolute entry of
-    the zeroed column (layer ``hidden``) and row (layer ``hidden + 1``).
-    """
-    if family not in TOY_FAMILIES:
-        raise ValueError(f"family must be one of {TOY_FAMILIES}, got {family!r}")
-    if not 0 <= hidden < depth - 1:
-        raise ValueError(f"hidden must be a hidden layer, 0..{depth - 2}; got {hidden}")
-    rng = np.random.default_rng(seed)
-    if family == "positive":
-        ws = rng.uniform(0.0, 1.0, (seeds, depth, width, width))
-        xs = rng.uniform(0.0, 1.0, (seeds, 1, width))
-    else:
-        limit = np.sqrt(6.0 / (2 * width))
-        ws = rng.uniform(-limit, limit, (seeds, depth, width, width))
-        xs = rng.normal(size=(seeds, 1, width))
-    ratio, rho, zeroed = _toy_study(jnp.asarray(ws, jnp.float32), jnp.asarray(xs, jnp.float32), hidden)
-    ratio, rho = np.asarray(ratio, np.float64), np.asarray(rho, np.float64)
-    return {"ratio": ratio, "mean_ratio": ratio.mean(axis=1), "rho": rho,
-            "predicted": predicted_energy_ratio(rho, width), "zeroed": np.asarray(zeroed)}
-
-
-@functools.partial(jax.jit, static_argnames="hidden")
-def _toy_study(ws: jax.Array, xs: jax.Array, hidden: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Vmapped core of :func:`random_toys`: ws (T, L, n, n), xs (T, 1, n)."""
-    depth, width = ws.shape[1], ws.shape[2]
-
-    def one(w, x):
-        params = [{"w": w[l], "b": jnp.zeros(width)} for l in range(depth)]
-        error = jnp.ones((1, width))
-        masks = tuple(jnp.ones((1, width)) for _ in range(depth - 1))
-        full = weight_gradients(params, x, error, masks)
-        silenced = jnp.ones((width, 1, width)) - jnp.eye(width)[:, None, :]   # (unit, B=1, width)
-        off = jax.vmap(lambda m: weight_gradients(
-            params, x, error, masks[:hidden] + (m,) + masks[hidden + 1:]))(silenced)  # leaves (unit, in, out)
-        energy = [jnp.sum(g ** 2) for g in full]
-        ratio = jnp.stack([jnp.sum(o ** 2, axis=(1, 2)) / e for o, e in zip(off, energy)], axis=1)  # (unit, L)
-        contrib = [g[None] - o for g, o in zip(full, off)]                     # (unit, in, out) per layer
-        rho = jnp.stack([jnp.sum(c ** 2) / jnp.sum(jnp.sum(c, axis=0) ** 2) for c in contrib])
-        units = jnp.arange(width)
-        zeroed = jnp.maximum(jnp.max(jnp.abs(off[hidden][units, :, units])),
-                             jnp.max(jnp.abs(off[hidden + 1][units, units, :])))
-        return ratio, rho, zeroed
-
-    return jax.vmap(one)(ws, xs)
+    return pergrad.per_example_grads(per_example_loss, params, x, targets)
 
 
 @functools.partial(jax.jit, static_argnames="loss")
@@ -530,119 +339,3 @@ def output_error_gap(outputs: jax.Array, targets: jax.Array, loss: str) -> jax.A
     """``max |jax.grad(sum of losses)(z) - (Yhat - Y)|`` over a batch of outputs (B, K): a scalar."""
     autodiff = jax.grad(lambda z: jnp.sum(loss_per_example(z, targets, loss)))(outputs)
     return jnp.max(jnp.abs(autodiff - output_error(outputs, targets, loss)))
-
-
-# ----------------------------------------------------------------------------- depth (C2.4)
-
-
-class DepthStats(NamedTuple):
-    """First-layer gradient of a freshly initialised MLP and what predicts its size.
-
-    Per-layer entries are tuples of scalars (not stacked arrays), so that eager calls for
-    networks of different depths reuse the same compiled operations.
-
-    Attributes:
-      grad_norm: ``||dW_1||`` (Frobenius) of the batch-mean loss, a scalar.
-      example_grad_rms: root-mean-square over the batch of the per-example gradient norms
-        ``||x_i|| ||delta_1i||`` of each example's own loss (``delta`` times B).
-      activation_rate: H scalars: fraction of active units of each hidden layer on the batch.
-      weight_var: H - 1 scalars: empirical variance of the weights of each hidden-to-hidden
-        layer ``params[1] .. params[L-2]`` (empty for one hidden layer).
-      delta_norms: L scalars: ``||delta_l||`` (Frobenius over the batch) of every layer.
-    """
-
-    grad_norm: jax.Array
-    example_grad_rms: jax.Array
-    activation_rate: tuple
-    weight_var: tuple
-    delta_norms: tuple
-
-
-def depth_stats(params: Params, x: jax.Array, targets: jax.Array, loss: str = "softmax_ce") -> DepthStats:
-    """:class:`DepthStats` of ``params`` on the batch ``x`` (B, d_0), targets (B,) or (B, K)."""
-    fwd = forward(params, x)
-    batch = x.shape[0]
-    delta_out = output_error(fwd.outputs, targets, loss) / batch
-    ds = deltas(params, fwd, delta_out)
-    grad = fwd.inputs[0].T @ ds[0]
-    per_example = jnp.linalg.norm(x, axis=1) * jnp.linalg.norm(ds[0], axis=1) * batch
-    return DepthStats(
-        grad_norm=jnp.linalg.norm(grad),
-        example_grad_rms=jnp.sqrt(jnp.mean(per_example ** 2)),
-        activation_rate=tuple(jnp.mean(m) for m in fwd.masks),
-        weight_var=tuple(jnp.var(params[l]["w"]) for l in range(1, len(params) - 1)),
-        delta_norms=tuple(jnp.linalg.norm(d) for d in ds),
-    )
-
-
-def nested_networks(params: Params, depths: Sequence[int]) -> list[Params]:
-    """Networks of the given depths cut from one deep MLP: its first ``depth - 1`` layers + its output layer.
-
-    Every cut network has the layer shapes and the weight distribution of a fresh
-    :func:`cgnb.engine.nets.init` of that depth; the networks share their first layers, like a
-    network grown by inserting hidden layers before its output layer.
-    """
-    if not params or max(depths) > len(params) or min(depths) < 2:
-        raise ValueError(f"depths must be in 2..{len(params)} (the deep network's depth), got {list(depths)}")
-    return [list(params[: d - 1]) + [params[-1]] for d in depths]
-
-
-def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequence[int], width: int,
-                w_scales: Sequence[float], seeds: int, num_classes: int = 10) -> dict[str, np.ndarray]:
-    """First-layer gradients of fresh MLPs ``d_0 -> width x (depth - 1) -> num_classes``.
-
-    For each seed one MLP of the largest depth is drawn with :func:`cgnb.engine.nets.init`
-    (Glorot uniform, zero biases) and the shallower ones are cut from it
-    (:func:`nested_networks`). Every weight is multiplied by each ``w_scale``, which is
-    exactly ``nets.init(..., w_scale=s)`` with the same key: the scales differ only by
-    the factor on the weights. Runs eagerly, vmapped over scales and seeds (compiling
-    per depth would dominate the run time of this small computation).
-
-    Returns a dict of arrays (scales, seeds, depths): ``log_norm`` = log ``||dW_1||`` of
-    the batch-mean loss; ``log_example_rms`` = log of the RMS per-example first-layer
-    gradient norm; ``activation_rate`` = mean over the hidden layers; ``hidden_var`` = mean
-    variance of the hidden-to-hidden weights (NaN at depth 2, which has none); and
-    ``depths`` (D,), ``w_scales`` (S,).
-    """
-    depths = [int(d) for d in depths]
-    if min(depths) < 2:
-        raise ValueError(f"depths count weight layers and must be >= 2 (one hidden layer); got {depths}")
-    sizes = (x.shape[1],) + (width,) * (max(depths) - 1) + (num_classes,)
-    drawn = [nets.init(k, sizes) for k in jax.random.split(key, seeds)]
-    deep = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *drawn)  # leaves (seeds, ...)
-    scales = jnp.asarray(w_scales, jnp.float32)
-    deep = [{"w": scales[:, None, None, None] * layer["w"][None],
-             "b": jnp.broadcast_to(layer["b"], (len(w_scales),) + layer["b"].shape)} for layer in deep]
-    stats_of = jax.vmap(jax.vmap(lambda p: depth_stats(p, x, labels)))  # over scales, then seeds
-    names = ("log_norm", "log_example_rms", "activation_rate", "hidden_var")
-    columns: dict[str, list] = {name: [] for name in names}
-    nan = np.full((len(w_scales), seeds), np.nan)
-    for net in nested_networks(deep, depths):
-        stats = stats_of(net)
-        columns["log_norm"].append(np.log(np.asarray(stats.grad_norm, float)))
-        columns["log_example_rms"].append(np.log(np.asarray(stats.example_grad_rms, float)))
-        columns["activation_rate"].append(np.mean([np.asarray(r, float) for r in stats.activation_rate], axis=0))
-        columns["hidden_var"].append(np.mean([np.asarray(v, float) for v in stats.weight_var], axis=0)
-                                     if stats.weight_var else nan)
-    out = {name: np.stack(values, axis=-1) for name, values in columns.items()}  # (scales, seeds, depths)
-    out["depths"] = np.asarray(depths)
-    out["w_scales"] = np.asarray(w_scales, float)
-    return out
-
-
-def predicted_log_gain(activation_rate: float, fan: int, weight_var: float) -> float:
-    """Per-layer growth of the backpropagated error's norm: ``1/2 log(p * fan * var(w))``.
-
-    ``delta W^T`` has ``fan`` entries, each a sum of ``fan_out`` terms of variance
-    ``var(w) delta_q^2``: ``E||delta W^T||^2 = fan * var(w) * ||delta||^2``; the ReLU
-    pattern then keeps a fraction ``p`` of it. Here ``fan`` is the width of the layer the
-    error arrives at (square hidden layers: fan_in = fan_out = width).
-    """
-    return 0.5 * float(np.log(activation_rate * fan * weight_var))
-
-
-def fit_slope(depths: Sequence[float], values: np.ndarray) -> float:
-    """Least-squares slope of ``values`` (..., D) against ``depths`` (D,), pooled over leading axes."""
-    values = np.asarray(values, float)
-    d = np.broadcast_to(np.asarray(depths, float), values.shape).ravel()
-    return float(np.polyfit(d, values.ravel(), 1)[0])

@@ -16,23 +16,22 @@ Chatterjee, "Coherent Gradients", ICLR 2020, section 2:
   records every example's contribution ``<gbar, g_i>`` on the whole training set, so that
   :func:`group_curves` gives the mean cumulative contribution per pristine / corrupt example
   ``abar_p(t) = (1 / m_p) sum_{tau < t} sum_{i in P} <gbar_tau, g_{i,tau}>`` and any number
-  of null worlds (:func:`null_designations`, :func:`contribution_gaps`) costs nothing;
-* the figures :func:`plot_training`, :func:`plot_alphas`, :func:`plot_norm_ratio`,
-  :func:`plot_contributions`, :func:`plot_gap_null`, :func:`plot_coherence`.
+  of null worlds (:func:`cgnb.engine.stats.null_masks`, :func:`contribution_gaps`) costs nothing;
+* the figures are in :mod:`cgnb.chapters.coherence_figures`.
 
 All arrays are numpy; V = variants, R = records, S = seeds, K = null worlds.
 """
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 from jax import lax
 
-from ..engine import pergrad, plots, sweep
+from ..engine import loop, pergrad, sampler, stats, sweep
 
 # ----------------------------------------------------------------------------- selecting curves
 
@@ -288,10 +287,11 @@ def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variant
                         examples: int | None = None, block: int = 1000) -> dict[str, np.ndarray]:
     """Per-example contributions along the first ``steps`` SGD steps of every variant.
 
-    Replays exactly the trajectory :func:`cgnb.engine.sweep.run_sweep` trains for ``config`` (same
-    initial parameters :func:`cgnb.engine.sweep.initial_params`, minibatches
-    :func:`cgnb.engine.sweep.batch_indices` and update :func:`cgnb.engine.sweep.train_step`), and before
-    each step tau = 0..steps-1 computes :func:`sample_statistics` on the first ``examples``
+    Runs the engine's loop (:func:`cgnb.engine.loop.train`) on exactly the trajectory
+    :func:`cgnb.engine.sweep.run_sweep` trains for ``config`` (same initial parameters
+    :func:`cgnb.engine.sweep.initial_params`, minibatches :func:`cgnb.engine.sampler.batch_indices` and
+    step :func:`cgnb.engine.sweep.config_step`), with a step probe computing
+    :func:`sample_statistics` before each step tau = 0..steps-1 on the first ``examples``
     training examples (default: all) with the variant's training labels.
 
     Returns a dict of numpy arrays:
@@ -308,21 +308,17 @@ def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variant
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     params = sweep.initial_params(config, variants)
-    indices = np.stack([sweep.batch_indices(int(seed), 0, steps, n, config.batch_size, config.sampling)
+    indices = np.stack([sampler.batch_indices(int(seed), 0, steps, n, config.batch_size, config.sampling)
                         for seed in variants.seed])
     x = jnp.asarray(data.x_train)
+    step = sweep.config_step(config)
 
     def one(params, labels, idx):
-        optimizer = sweep.make_optimizer(config)
-
-        def step(carry, batch):
-            p, opt_state = carry
-            c, coh = sample_statistics(p, x[:m], labels[:m], block)
-            p, opt_state = sweep.train_step(p, opt_state, x[batch], labels[batch], optimizer)
-            return (p, opt_state), (c, coh)
-
-        _, (c, coh) = lax.scan(step, (params, optimizer.init(params)), idx)
-        return c, coh
+        trace = loop.train(loop.step_gradient(step), step.tx, params, x, labels, steps=steps, indices=idx,
+                           step_probe=lambda p, grads, loss: sample_statistics(p, x[:m], labels[:m], block),
+                           block_reduce=loop.block_all)
+        c, coh = trace.step_values  # one block: (1, steps, M), (1, steps)
+        return c[0], coh[0]
 
     c, coh = jax.jit(jax.vmap(one))(params, jnp.asarray(variants.labels), jnp.asarray(indices))
     return {"decrease": config.lr * np.asarray(c), "coherence": np.asarray(coh),
@@ -334,7 +330,7 @@ def group_curves(decrease: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray
     """Mean cumulative contribution per example of each group after t = 0..T steps: (V, T + 1) each.
 
     ``f_p(t) = (1 / m_p) sum_{tau < t} sum_{i in P} decrease[:, tau, i]`` (and ``f_c`` for the
-    corrupt group ``~mask``), via :func:`cgnb.engine.pergrad.group_contributions`; ``f(0) = 0``.
+    corrupt group ``~mask``), via :func:`cgnb.engine.stats.group_contributions`; ``f(0) = 0``.
     This is the paper's Figure 3 statistic with the learning rate as its scale factor.
     """
     decrease, mask = np.asarray(decrease, float), np.asarray(mask, bool)
@@ -342,25 +338,17 @@ def group_curves(decrease: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray
         raise ValueError(f"decrease must be (V, T, M) and mask (V, M); got {decrease.shape} and {mask.shape}")
     dot_p = np.einsum("vtm,vm->vt", decrease, mask)
     dot_c = np.einsum("vtm,vm->vt", decrease, ~mask)
-    f = pergrad.group_contributions(dot_p, dot_c, mask.sum(1)[:, None], (~mask).sum(1)[:, None], axis=1)
+    f = stats.group_contributions(dot_p, dot_c, mask.sum(1)[:, None], (~mask).sum(1)[:, None], axis=1)
     zero = np.zeros((decrease.shape[0], 1))
     return {"pristine": np.concatenate([zero, np.asarray(f["f_p"])], axis=1),
             "corrupt": np.concatenate([zero, np.asarray(f["f_c"])], axis=1)}
 
 
-def null_designations(mask: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """``k`` null worlds per variant: random permutations of each row of ``mask`` (V, M) -> (V, k, M)."""
-    mask = np.asarray(mask, bool)
-    if mask.ndim != 2 or k < 1:
-        raise ValueError(f"mask must be (V, M) and k >= 1; got shape {mask.shape}, k={k}")
-    rng = np.random.default_rng(seed)
-    return np.stack([[rng.permutation(row) for _ in range(k)] for row in mask])
-
-
 def contribution_gaps(decrease: np.ndarray, mask: np.ndarray, nulls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``f_p - f_c`` after all T steps: real (V,) and in each null world (V, K).
 
-    ``decrease`` (V, T, M), ``mask`` (V, M), ``nulls`` (V, K, M) from :func:`null_designations`.
+    ``decrease`` (V, T, M), ``mask`` (V, M), ``nulls`` (V, K, M) from :func:`cgnb.engine.stats.null_masks`
+    (with a numpy Generator).
     Each gap is the mean total contribution of a pristine example minus that of a corrupt one.
     """
     total = np.asarray(decrease, float).sum(axis=1)  # (V, M) per-example totals
@@ -372,200 +360,15 @@ def contribution_gaps(decrease: np.ndarray, mask: np.ndarray, nulls: np.ndarray)
     return gap(mask), gap(np.asarray(nulls, bool).transpose(1, 0, 2)).T
 
 
-# ----------------------------------------------------------------------------- figures
-
-NOISE_LABEL = "label noise {:.0%}"
-GROUP_STYLE = {"pristine": dict(color="tab:blue", linestyle="-"), "corrupt": dict(color="tab:red", linestyle="--")}
-
-
-def _noise_colors(levels: Sequence[float]) -> dict[float, object]:
-    return dict(zip(levels, plots.colors(len(levels), "plasma")))
-
-
-def plot_training(result, levels: Sequence[float] | None = None) -> plt.Figure:
-    """The paper's Figure 1: training accuracy, test accuracy, training loss, examples learned.
-
-    One curve per noise level (mean over seeds, min-max band); the last panel shows the
-    fraction of pristine (solid) and corrupt (dashed) examples learned by each step.
-    """
-    levels = noise_levels(result) if levels is None else list(levels)
-    color = _noise_colors(levels)
-    fig, axes = plots.grid(1, 4, size=(3.4, 2.9))
-    steps = result.steps
-    for n in levels:
-        kw = dict(color=color[n])
-        plots.band(axes[0, 0], steps, by_noise(result, "train_acc", n), NOISE_LABEL.format(n), **kw)
-        plots.band(axes[0, 1], steps, by_noise(result, "test_acc", n), NOISE_LABEL.format(n), **kw)
-        plots.band(axes[0, 2], steps, by_noise(result, "train_loss", n), NOISE_LABEL.format(n), **kw)
-        index = result.index(noise=n)
-        for group, mask in (("pristine", result.pristine[index]), ("corrupt", ~result.pristine[index])):
-            fraction = learned_fraction(result.first_learned[index], mask, steps)
-            if np.isnan(fraction).all():
-                continue
-            plots.band(axes[0, 3], steps, fraction, color=color[n], linestyle=GROUP_STYLE[group]["linestyle"])
-    plots.label(axes[0, 0], "training step", "training accuracy (noisy labels)", "(a) training accuracy")
-    plots.label(axes[0, 1], "training step", "test accuracy", "(b) test accuracy")
-    plots.label(axes[0, 2], "training step", "training loss (nats)", "(c) training loss")
-    plots.label(axes[0, 3], "training step", "fraction learned", "(d) examples learned")
-    axes[0, 2].set_yscale("log")
-    axes[0, 1].axhline(0.1, color="grey", linewidth=0.8, linestyle=":", label="chance")
-    axes[0, 0].legend(fontsize=8)
-    from matplotlib.lines import Line2D
-
-    axes[0, 3].legend([Line2D([], [], color="k", **{k: v for k, v in GROUP_STYLE[g].items() if k != "color"})
-                       for g in ("pristine", "corrupt")], ["pristine", "corrupt"], fontsize=8, loc="lower right")
-    return fig
-
-
-def _group_rows(result, levels: Sequence[float], n_null: int, value) -> tuple[plt.Figure, np.ndarray]:
-    """Shared layout of Figures 2 and 3: row 0 real designations, rows 1.. null worlds; one column per level.
-
-    ``value(n, group, null)`` returns the (S, R) curves to draw (``null=None`` for the real
-    designation).
-    """
-    fig, axes = plots.grid(1 + n_null, len(levels), size=(3.3, 2.1), sharex=True)
-    for j, n in enumerate(levels):
-        for row in range(1 + n_null):
-            ax = axes[row, j]
-            null = None if row == 0 else row - 1
-            for group in ("pristine", "corrupt"):
-                plots.band(ax, result.steps, value(n, group, null), group, **GROUP_STYLE[group])
-            title = NOISE_LABEL.format(n) + (", real" if null is None else f", null world {null + 1}")
-            ax.set_title(title, fontsize=9)
-    return fig, axes
-
-
-def plot_alphas(result, levels: Sequence[float], n_null: int = 3, stats_examples: int | None = None) -> plt.Figure:
-    """The paper's Figure 2: ``alpha_p`` and ``alpha_c`` against step, real and in null worlds.
-
-    Row 0 uses the real pristine/corrupt designation, each further row one null world (the
-    designation randomly permuted over the statistics sample). The dotted line is the
-    pristine share of the sample, where ``alpha_p`` would sit if pristine and corrupt
-    examples pushed alike.
-    """
-    stats_examples = stats_examples or result.config.stats_examples
-
-    def value(n, group, null):
-        name = "alpha_p" if group == "pristine" else "alpha_c"
-        if null is None:
-            return by_noise(result, name, n)
-        return by_noise(result, "null_" + name, n)[..., null]
-
-    fig, axes = _group_rows(result, levels, n_null, value)
-    for j, n in enumerate(levels):
-        share = pristine_share(result.pristine[result.index(noise=n)], stats_examples).mean()
-        for row in range(1 + n_null):
-            axes[row, j].axhline(share, color="tab:blue", linewidth=0.8, linestyle=":")
-            axes[row, j].set_ylim(-0.1, 1.1)
-        axes[-1, j].set_xlabel("training step")
-    for row in range(1 + n_null):
-        axes[row, 0].set_ylabel(r"share of $|g|^2$")
-    axes[0, 0].legend(fontsize=8)
-    return fig
-
-
-def plot_norm_ratio(result, levels: Sequence[float], window: tuple[float, float] | None = None) -> plt.Figure:
-    """``|g_p| / |g_c|`` against step: ``alpha_p < alpha_c`` exactly when this ratio is below 1.
-
-    (``<g, g_p> - <g, g_c> = |g_p|^2 - |g_c|^2`` for ``g = g_p + g_c``.) The optional
-    ``window`` (fractions of the run) is shaded.
-    """
-    color = _noise_colors(levels)
-    fig, axes = plots.grid(1, 1, size=(5.0, 3.0))
-    ax = axes[0, 0]
-    for n in levels:
-        ratio = by_noise(result, "norm_p", n) / by_noise(result, "norm_c", n)
-        plots.band(ax, result.steps, ratio, NOISE_LABEL.format(n), color=color[n])
-    ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
-    if window is not None:
-        ax.axvspan(window[0] * result.steps[-1], window[1] * result.steps[-1], color="grey", alpha=0.1,
-                   label="window of the C4.5 means")
-    ax.set_yscale("log")
-    plots.label(ax, "training step", r"$|g_p|\,/\,|g_c|$ (statistics sample)")
-    ax.legend(fontsize=8)
-    return fig
-
-
-def plot_contributions(early: dict, levels: Sequence[float], nulls: np.ndarray | None = None,
-                       n_null: int = 3) -> plt.Figure:
-    """The paper's Figure 3: mean cumulative contribution per pristine / corrupt example.
-
-    ``early`` from :func:`early_contributions`; row 0 uses the real designation, rows
-    1..n_null the first null worlds of ``nulls`` (V, K, M) (:func:`null_designations`).
-    Curves: mean over seeds with min-max band, after t = 0..T steps.
-    """
-    if nulls is None:
-        nulls = null_designations(early["pristine"], n_null)
-    steps = np.arange(early["decrease"].shape[1] + 1)
-    fig, axes = plots.grid(1 + n_null, len(levels), size=(3.3, 2.1), sharex=True)
-    for j, n in enumerate(levels):
-        index = np.flatnonzero(np.isclose(early["noise"], n))
-        if len(index) == 0:
-            raise ValueError(f"no variant with noise {n} in the early contributions")
-        decrease = early["decrease"][index]
-        for row in range(1 + n_null):
-            mask = early["pristine"][index] if row == 0 else nulls[index, row - 1]
-            curves = group_curves(decrease, mask)
-            ax = axes[row, j]
-            for group in ("pristine", "corrupt"):
-                plots.band(ax, steps, curves[group], group, **GROUP_STYLE[group])
-            title = NOISE_LABEL.format(n) + (", real" if row == 0 else f", null world {row}")
-            ax.set_title(title, fontsize=9)
-        axes[-1, j].set_xlabel("training steps taken")
-    for row in range(1 + n_null):
-        axes[row, 0].set_ylabel("loss decrease\nper example (nats)")
-    axes[0, 0].legend(fontsize=8)
-    return fig
-
-
-def plot_gap_null(gap: np.ndarray, null_gap: np.ndarray, noise: float) -> plt.Figure:
-    """Histogram of the null-world gaps ``f_p - f_c`` (all seeds pooled) with each seed's real gap."""
-    fig, axes = plots.grid(1, 1, size=(5.0, 2.8))
-    ax = axes[0, 0]
-    ax.hist(np.ravel(null_gap), bins=40, color="grey", alpha=0.7,
-            label=f"null worlds ({null_gap.shape[1]} per seed)")
-    for i, g in enumerate(np.ravel(gap)):
-        ax.axvline(g, color="tab:blue", linewidth=1.5, label="real, per seed" if i == 0 else None)
-    plots.label(ax, "pristine minus corrupt loss decrease per example (nats)", "null worlds",
-                f"{NOISE_LABEL.format(noise)}: real gap against the null worlds")
-    ax.legend(fontsize=8)
-    return fig
-
-
-def plot_coherence(early: dict, result, levels: Sequence[float] | None = None) -> plt.Figure:
-    """Coherence ``|E g_i|^2 / E|g_i|^2`` of the per-example gradients against step, per noise level.
-
-    Left: the first steps on the whole training sample of ``early`` (:func:`early_contributions`);
-    right: the whole run on the sweep's statistics sample (``result``, records ``coherence``).
-    The dotted lines mark 1/M, the value M equally long orthogonal gradients would give.
-    """
-    levels = noise_levels(result) if levels is None else list(levels)
-    color = _noise_colors(levels)
-    fig, axes = plots.grid(1, 2, size=(4.2, 3.1))
-    steps = np.arange(early["coherence"].shape[1])
-    for n in levels:
-        index = np.flatnonzero(np.isclose(early["noise"], n))
-        plots.band(axes[0, 0], steps, early["coherence"][index], NOISE_LABEL.format(n), color=color[n])
-        plots.band(axes[0, 1], result.steps, by_noise(result, "coherence", n), NOISE_LABEL.format(n),
-                   color=color[n])
-    for ax, m, title in ((axes[0, 0], early["pristine"].shape[1], "first steps, whole training set"),
-                         (axes[0, 1], result.config.stats_examples, "whole run, statistics sample")):
-        ax.axhline(1 / m, color="grey", linestyle=":", linewidth=1)
-        ax.text(ax.get_xlim()[1], 1 / m, f"1/M, M={m}", ha="right", va="bottom", fontsize=8, color="grey")
-        ax.set_yscale("log")
-        plots.label(ax, "training step", r"coherence $|E\,g_i|^2 / E\,|g_i|^2$", title)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
-    return fig
-
-
 def cached_early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variants, steps: int, *,
                                examples: int | None = None, block: int = 1000) -> dict[str, np.ndarray]:
-    """:func:`early_contributions` through :func:`cgnb.engine.store.memoize` (keyed by every input)."""
+    """:func:`early_contributions` through :func:`cgnb.engine.store.memoize` (keyed by every input and this
+    module's code)."""
     from ..engine import store
 
     key = {"config": config.to_json(), "x_train": data.x_train, "labels": variants.labels,
            "pristine": variants.pristine, "seed": variants.seed, "noise": variants.noise, "steps": int(steps),
            "examples": examples, "block": int(block)}
     return store.memoize("coherent-early-contributions", key,
-                         lambda: early_contributions(config, data, variants, steps, examples=examples, block=block))
+                         lambda: early_contributions(config, data, variants, steps, examples=examples, block=block),
+                         sources=[sys.modules[__name__]])

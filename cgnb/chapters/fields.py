@@ -10,8 +10,8 @@ The line is one-hot encoded over the 15 symbols :data:`ALPHABET` = ``0123456789.
 into ``x`` of shape ``(total_width * 15,)``; the target is ``y = 10 * d`` where ``d`` is
 the value of one designated field (:data:`DEFAULT_TARGET`, a decimal in [0, 10)). To predict
 ``y`` a network has to *read* that field: find its characters, their place values and
-the sign. This is the task of the minibatch-sensitivity blog (seed 003), whose own data
-set is not public; the layout here is ours.
+the sign. This is the task of the blog "Gradients are sensitive to minibatch composition",
+whose own data set is not public; the layout here is ours.
 
 Values are drawn as integers in the field's smallest unit (``10**-decimals`` for decimals,
 seconds for times), so rendering and parsing round-trip exactly.

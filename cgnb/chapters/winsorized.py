@@ -2,15 +2,15 @@
 
 The training itself is :func:`cgnb.engine.sweep.run_sweep` with ``method="winsorized"`` (per-example
 gradients clipped per parameter to the (c+1)-th largest and smallest value of the minibatch,
-then averaged: :func:`cgnb.engine.pergrad.winsorized_mean`), ``"rm3"`` (coordinate-wise median of the
-last three minibatch gradients: :func:`cgnb.engine.pergrad.rm3`) or ``"sgd"``. This module holds what
+then averaged: :func:`cgnb.engine.transforms.winsorized_mean`), ``"rm3"`` (coordinate-wise median of the
+last three minibatch gradients: :func:`cgnb.engine.transforms.rm3`) or ``"sgd"``. This module holds what
 chapter 5 computes *from* those runs:
 
 * :func:`overfit` -- the Coherent Gradients paper's overfit
   ``train_acc - (n / 10 + (1 - n) * test_acc)`` (Chatterjee, ICLR 2020, section 3.3);
 * :func:`curves` -- one variant's curves and its exact proper accuracy, from a sweep result;
-* the claim measures :func:`excess_over_proper`, :func:`largest_rise`, :func:`peak_drop` and
-  :func:`first_step_reaching` (when a curve first reaches a level);
+* the claim measure :func:`excess_over_proper` (the curve measures it also uses, largest rise,
+  peak drop, first step reaching a level, are :mod:`cgnb.engine.curves`);
 * :func:`update_difference` -- one winsorized ``c = 0`` update against one plain SGD update
   on the same minibatch (claim C5.1), through the engine's own update code;
 * :func:`run_winsorized` -- the winsorized sweeps, one per level c with c static (see there why);
@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine import nets, sweep
+from ..engine import sweep
+from ..engine.losses import Params
 
 # ----------------------------------------------------------------------------- measures
 
@@ -101,47 +102,9 @@ def curves(result: sweep.SweepResult, noise: float, c: int | None = None, seed: 
                   proper=float(np.mean(result.pristine[v])))
 
 
-def tail_mean(values: np.ndarray, fraction: float = 0.25) -> np.ndarray:
-    """Mean over the last ``fraction`` of the records (last axis, at least one record)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    values = np.asarray(values, float)
-    count = max(1, int(round(fraction * values.shape[-1])))
-    return values[..., -count:].mean(axis=-1)
-
-
 def excess_over_proper(curve: Curves) -> float:
     """Largest excess of the training accuracy over the proper accuracy during training."""
     return float(np.max(curve.train_acc - curve.proper))
-
-
-def largest_rise(values: Sequence[float]) -> float:
-    """``max_k (values[k+1] - values[k])``: <= 0 for a non-increasing sequence (needs >= 2 values)."""
-    values = np.asarray(values, float)
-    if values.ndim != 1 or len(values) < 2:
-        raise ValueError(f"largest_rise needs a 1-D sequence of at least two values, got shape {values.shape}")
-    return float(np.max(np.diff(values)))
-
-
-def peak_drop(values: np.ndarray, smooth: int = 1) -> float:
-    """How far the curve ends below its maximum: ``max(v) - v[-1]``, after a running mean.
-
-    ``smooth`` records are averaged (a trailing running mean) before the maximum and the
-    end are read, so that a single noisy record does not count as a peak.
-    """
-    values = np.asarray(values, float)
-    if values.ndim != 1 or len(values) < smooth or smooth < 1:
-        raise ValueError(f"peak_drop needs a 1-D curve of at least smooth={smooth} >= 1 records, "
-                         f"got shape {values.shape}")
-    smoothed = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
-    return float(smoothed.max() - smoothed[-1])
-
-
-def first_step_reaching(curve_steps: np.ndarray, values: np.ndarray, level: float) -> float:
-    """The first record step at which ``values`` (R,) reaches ``level``; NaN if it never does."""
-    values = np.asarray(values, float)
-    reached = np.flatnonzero(values >= level)
-    return float(np.asarray(curve_steps)[reached[0]]) if len(reached) else float("nan")
 
 
 # ----------------------------------------------------------------------------- winsorized sweeps
@@ -167,53 +130,45 @@ def run_winsorized(config: sweep.SweepConfig, data, variants: sweep.Variants, **
 # ----------------------------------------------------------------------------- one update
 
 
-def _config(method: str, sizes: Sequence[int], lr: float, batch_size: int, c_max: int,
-            static: bool = False) -> sweep.SweepConfig:
-    return sweep.SweepConfig(sizes=tuple(sizes), steps=1, record_every=1, batch_size=batch_size, lr=lr,
-                             method=method, c_max=c_max if method == "winsorized" else 0, static_c=static)
-
-
-def _sizes(params: nets.Params) -> tuple[int, ...]:
-    return (params[0]["w"].shape[0],) + tuple(layer["w"].shape[1] for layer in params)
-
-
 @functools.lru_cache(maxsize=16)
-def step_program(method: str, sizes: tuple[int, ...], lr: float, batch_size: int, c_max: int = 0,
-                 static: bool = False):
+def step_program(method: str, lr: float, c_max: int = 0, static: bool = False):
     """The engine's training step for one method, jitted once per configuration.
 
     Returns ``(init, step)``: ``init(params, c) -> opt_state`` and
     ``step(params, opt_state, x (B, d), y (B,), c) -> (params, opt_state)``, where ``c`` is a
     traced int32 bounded by the static ``c_max`` (as in :func:`cgnb.engine.sweep.run_sweep`). With
     ``static=True`` (winsorized only) the level is the Python int ``c_max`` and the ``c``
-    argument is ignored: the program :func:`run_winsorized` trains with. The step is
-    :func:`cgnb.engine.sweep.train_step` with :func:`cgnb.engine.sweep.make_optimizer`.
+    argument is ignored: the program :func:`run_winsorized` trains with. The step is the
+    sweep's :func:`cgnb.engine.sweep.method_step` (a :class:`cgnb.engine.trainer.Step`).
     """
     if static and method != "winsorized":
         raise ValueError(f"static=True only applies to method='winsorized', got {method!r}")
-    config = _config(method, sizes, lr, batch_size, c_max, static)
+    c_max = c_max if method == "winsorized" else 0
+
+    def make(c):
+        return sweep.method_step(method, lr, c_max if static else c, c_max)
 
     def init(params, c):
-        return sweep.make_optimizer(config, c).init(params)
+        return make(c).init(params)
 
     def step(params, opt_state, x, y, c):
-        return sweep.train_step(params, opt_state, x, y, sweep.make_optimizer(config, c), method)
+        return make(c)(params, opt_state, x, y)
 
     return jax.jit(init), jax.jit(step)
 
 
-def one_update(params: nets.Params, x: jax.Array, y: jax.Array, *, method: str, lr: float, c: int = 0,
-               c_max: int = 0) -> nets.Params:
+def one_update(params: Params, x: jax.Array, y: jax.Array, *, method: str, lr: float, c: int = 0,
+               c_max: int = 0) -> Params:
     """Parameters after one step of the engine's update rule from a fresh optimizer state.
 
     x (B, d), y (B,); ``c`` is traced, ``c_max`` static (see :func:`step_program`).
     """
-    init, step = step_program(method, _sizes(params), float(lr), int(x.shape[0]), int(c_max))
+    init, step = step_program(method, float(lr), int(c_max))
     c = jnp.int32(c)
     return step(params, init(params, c), x, y, c)[0]
 
 
-def update_difference(params: nets.Params, x: jax.Array, y: jax.Array, *, lr: float, c_max: int) -> dict:
+def update_difference(params: Params, x: jax.Array, y: jax.Array, *, lr: float, c_max: int) -> dict:
     """One winsorized update at ``c = 0`` against one plain SGD update on the same batch.
 
     Both go through the engine's step (:func:`one_update`); the winsorized one with ``c`` traced
@@ -239,7 +194,7 @@ def update_difference(params: nets.Params, x: jax.Array, y: jax.Array, *, lr: fl
 # ----------------------------------------------------------------------------- step costs
 
 
-def step_times(params: nets.Params, x: jax.Array, y: jax.Array, *, lr: float, methods: Mapping[str, dict],
+def step_times(params: Params, x: jax.Array, y: jax.Array, *, lr: float, methods: Mapping[str, dict],
                repeats: int = 20, rounds: int = 3) -> dict[str, float]:
     """Seconds per jitted training step of each method, on one minibatch x (B, d), y (B,).
 
@@ -266,7 +221,7 @@ def step_times(params: nets.Params, x: jax.Array, y: jax.Array, *, lr: float, me
                              "use method, c, c_max, static")
         if static:
             c_max = c
-        init, step = step_program(method, _sizes(params), float(lr), int(x.shape[0]), int(c_max), static)
+        init, step = step_program(method, float(lr), int(c_max), static)
         c = jnp.int32(c)
         state = init(params, c)
         jax.block_until_ready(step(params, state, x, y, c))  # compile and warm up

@@ -5,9 +5,20 @@ Modules (``from cgnb.engine import nets, sweep``):
   paths     where the ledger and the result store live
   ledger    the claims ledger every chapter asserts through
   data      MNIST offline/full, Fashion-MNIST, label noise with pristine masks
-  nets      MLPs as parameter pytrees: init and the forward pass (dropout, batch norm)
-  pergrad   per-example gradients, winsorized/RM3 aggregation as optax transforms, statistics
-  sweep     the trainer: lax.scan loops, vmap over variants, resumable sweeps
+  nets      MLPs as parameter pytrees: init and the one forward pass (dropout, batch norm, trace)
+  losses    the loss contract (per-example losses, Params), the losses and metrics, MLPLoss
+  pergrad   per-example gradients (and their factored form for MLPs)
+  stats     statistics of gradients: coherence, pairwise cosines, pristine/corrupt groups, null masks
+  winsorize the coordinate-wise c-winsorized mean over a batch (fast kernel, MLP fast path)
+  transforms gradient aggregations as optax transforms: winsorized_mean, rm3
+  trainer   the training step: a gradient rule (mean / per-example) followed by an optax chain
+  sampler   seeded minibatch orders: shuffled epochs, uniform draws, disjoint batches
+  loop      the one training loop: lax.scan in blocks, with step and record probes, snapshots
+  sweep     sweeps: many variants of one loop at once (vmap), cached and resumable
+  sweep_config a sweep's configuration and variants (SweepConfig, Variants), validated
+  evaluation one record of a sweep's variant (losses, accuracies, gradient statistics), first_learned
+  results   a sweep's result (SweepResult) and its result / checkpoint files
   store     the on-disk result store keyed by what produced a result
   plots     the book's figure style
+  curves    measures of recorded curves: first step reaching a level, slopes, rises, drops
 """

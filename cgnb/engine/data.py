@@ -16,8 +16,9 @@ import struct
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+
+from . import checks
 
 SOURCES = ("embedded", "fashion", "tfds")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -185,7 +186,9 @@ class NoisyLabels:
 
 
 def expected_proper_accuracy(fraction: float, num_classes: int = 10) -> float:
-    """The paper's proper accuracy ``(1 - n) + n / K``."""
+    """The paper's proper accuracy ``(1 - n) + n / K`` for a noise fraction n in [0, 1] and K >= 2 classes."""
+    fraction = checks.real("label-noise fraction", fraction, low=0.0, high=1.0)
+    num_classes = checks.integer("num_classes", num_classes, minimum=2)
     return (1.0 - fraction) + fraction / num_classes
 
 
@@ -194,9 +197,8 @@ def corrupt_labels(key: jax.Array, labels: np.ndarray, fraction: float) -> Noisy
 
     Deterministic for a PRNG ``key``.
     """
-    if not 0.0 <= float(fraction) <= 1.0:
-        raise ValueError(f"label-noise fraction must be in [0, 1], got {fraction}")
-    labels = np.asarray(labels, np.int32)
+    fraction = checks.real("label-noise fraction", fraction, low=0.0, high=1.0)
+    labels = checks.integer_array("labels", labels, minimum=0).astype(np.int32)
     n = len(labels)
     k_pick, k_perm = jax.random.split(key)
     chosen = np.asarray(jax.random.permutation(k_pick, n))[: int(round(float(fraction) * n))]
@@ -205,8 +207,3 @@ def corrupt_labels(key: jax.Array, labels: np.ndarray, fraction: float) -> Noisy
     noisy[chosen] = labels[shuffled]
     pristine = noisy == labels
     return NoisyLabels(noisy, pristine, float(fraction), float(pristine.mean()))
-
-
-def to_device(*arrays: np.ndarray) -> tuple[jax.Array, ...]:
-    """Move numpy arrays to the default JAX device."""
-    return tuple(jnp.asarray(a) for a in arrays)

@@ -9,7 +9,13 @@ bound to the chapter). Each check appends one JSON record to
      "status": "checked", "note": "", "time": "..."}
 
 and raises :class:`ClaimFailed` (an ``AssertionError``, so nbval fails the notebook) with
-what was expected and what was measured when the claim does not hold. A claim that the
+what was expected and what was measured when the claim does not hold. A measured value that is
+not finite (NaN, inf) is never recorded: the check raises :class:`ValueError`.
+
+A notebook's run is a :class:`Ledger`: its records go to ``<chapter>.jsonl.running`` and replace
+``<chapter>.jsonl`` only when :meth:`Ledger.finish` confirms that the run is complete (every
+expected claim checked, none failed), so a run that fails half-way never erases the records of
+the last good run. A claim that the
 sources make only at full scale is checked with ``paper_only=True``: in the ``paper``
 profile it is asserted as usual, in ``quick`` it is measured and recorded with status
 ``"paper-only"`` but not asserted. The book's claims page renders all records of the
@@ -21,23 +27,13 @@ import datetime as _dt
 import json
 import math
 import numbers
+import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import paths, profiles
 
 OPS = ("<", "<=", ">", ">=", "==", "within")
-
-#: The claims each chapter must check (../shared/CLAIMS.md); the claims page lists missing ones.
-EXPECTED: dict[str, tuple[str, ...]] = {
-    "ch1": ("C1.1", "C1.2", "C1.3"),
-    "ch2": ("C2.1", "C2.2", "C2.3", "C2.4", "C2.5"),
-    "ch3": ("C3.1", "C3.2", "C3.3"),
-    "ch4": ("C4.1", "C4.2", "C4.3", "C4.4", "C4.5", "C4.6"),
-    "ch5": ("C5.1", "C5.2", "C5.3", "C5.4"),
-    "ch6": ("C6.1", "C6.2", "C6.3"),
-}
-
 
 class ClaimFailed(AssertionError):
     """A claim did not hold on the value measured in this run."""
@@ -111,12 +107,13 @@ def check(
     reproduced: bool = True,
     note: str = "",
     directory: Path | None = None,
+    file: Path | None = None,
 ) -> bool:
     """Check ``value op threshold`` for a claim, append its record, raise if it fails.
 
     Args:
       chapter: chapter id, e.g. ``"ch2"``; names the record file.
-      claim: claim id from CLAIMS.md, e.g. ``"C2.1"``.
+      claim: claim id, e.g. ``"C2.1"`` (chapter 2's first claim).
       statement: the claim in plain words, as the claims page shows it.
       value: the number (or bool) measured in this run.
       op: one of ``< <= > >= == within``.
@@ -128,6 +125,8 @@ def check(
         fails if the claim unexpectedly holds.
       note: free text shown beside the record (e.g. why a claim is paper-only).
       directory: where the ledger lives (default :func:`cgnb.engine.paths.claims_dir`).
+      file: the record file (default ``<directory>/<chapter>.jsonl``; a :class:`Ledger` passes
+        its run's file).
 
     Returns:
       Whether the claim holds.
@@ -135,13 +134,17 @@ def check(
     Raises:
       ClaimFailed: the claim is asserted in this profile and does not hold, or it was
         declared not reproduced and holds.
-      ValueError, TypeError: malformed op, threshold or value.
+      ValueError, TypeError: malformed op, threshold or value, or a value that is not finite.
     """
     if not chapter or not claim:
         raise ValueError("check needs a chapter id (e.g. 'ch2') and a claim id (e.g. 'C2.1')")
     if paper_only and not reproduced:
         raise ValueError(f"claim {claim}: paper_only and reproduced=False exclude each other; choose one")
     value = _as_number(value, f"value of claim {claim}")
+    if not isinstance(value, bool) and not math.isfinite(value):
+        raise ValueError(f"claim {claim} ({chapter}): the measured value is {value}, not a number a claim can "
+                         f"rest on; the computation behind it failed (e.g. an empty group or a diverged run). "
+                         f"Fix the measurement; nothing was recorded.")
     holds = evaluate(value, op, threshold)
     profile = profiles.profile()
     asserted = not (paper_only and profile != "paper")
@@ -158,9 +161,12 @@ def check(
         "note": note,
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    folder = Path(directory) if directory is not None else paths.claims_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{chapter}.jsonl", "a", encoding="utf-8") as fh:
+    if file is None:
+        folder = Path(directory) if directory is not None else paths.claims_dir()
+        file = folder / f"{chapter}.jsonl"
+    file = Path(file)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
     if not reproduced:
         if holds:
@@ -178,31 +184,63 @@ def check(
 
 
 class Ledger:
-    """:func:`check` bound to one chapter; starting a ledger clears that chapter's old records.
+    """One run of a chapter's checks: :func:`check` bound to the chapter, published by :meth:`finish`.
 
-    A notebook creates one ``Ledger("ch2")`` at its top, so the records on disk are those
-    of its latest run.
+    A notebook creates one ``Ledger("ch2")`` at its top and calls ``ledger.finish(expected)`` in
+    its last cell. Until then the run's records live in ``<chapter>.jsonl.running``; the records
+    of the last finished run (``<chapter>.jsonl``) stay untouched, so a run that fails half-way
+    (a failed claim, an exception, an interrupted kernel) never erases them.
     """
 
     def __init__(self, chapter: str, directory: Path | None = None):
+        if not chapter or "/" in chapter:
+            raise ValueError(f"a ledger needs a chapter id without '/', e.g. 'ch2'; got {chapter!r}")
         self.chapter = chapter
         self.directory = Path(directory) if directory is not None else paths.claims_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / f"{chapter}.jsonl").write_text("", encoding="utf-8")
+        self.path = self.directory / f"{chapter}.jsonl"
+        self.running = self.directory / f"{chapter}.jsonl.running"
+        self.running.write_text("", encoding="utf-8")
+        self.failed: list[str] = []
 
     def check(self, claim: str, statement: str, value: Any, op: str, threshold: Any, **kwargs) -> bool:
-        """See :func:`check`."""
-        return check(self.chapter, claim, statement, value, op, threshold, directory=self.directory, **kwargs)
+        """See :func:`check`; the record goes to this run's file."""
+        try:
+            return check(self.chapter, claim, statement, value, op, threshold, file=self.running, **kwargs)
+        except Exception:
+            self.failed.append(claim)
+            raise
+
+    def finish(self, expected: Sequence[str] = ()) -> None:
+        """Publish this run's records as the chapter's records, if the run is complete.
+
+        Args:
+          expected: claim ids the chapter must have checked (e.g. ``("C2.1", "C2.2")``).
+
+        Raises:
+          RuntimeError: a check of this run failed, or an expected claim was not checked; the
+            last good records are kept and this run's stay in ``<chapter>.jsonl.running``.
+        """
+        checked = {r["claim"] for r in _read(self.running)}
+        missing = [c for c in expected if c not in checked]
+        if self.failed or missing:
+            raise RuntimeError(
+                f"{self.chapter}: this run is incomplete (failed checks: {self.failed or 'none'}; expected "
+                f"claims not checked: {missing or 'none'}); the records of the last finished run in {self.path} "
+                f"are kept, this run's are in {self.running}")
+        os.replace(self.running, self.path)
+
+
+def _read(file: Path) -> list[dict]:
+    if not file.is_file():
+        return []
+    return [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def load_records(directory: Path | None = None) -> list[dict]:
     """All records in the ledger folder, sorted by chapter then claim id."""
     folder = Path(directory) if directory is not None else paths.claims_dir()
-    records = []
-    for file in sorted(folder.glob("*.jsonl")):
-        for line in file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                records.append(json.loads(line))
+    records = [r for file in sorted(folder.glob("*.jsonl")) for r in _read(file)]
 
     def key(r: dict) -> tuple:
         parts = r["claim"].lstrip("C").split(".")
@@ -246,19 +284,27 @@ def records_table(records: list[dict]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def summary(records: list[dict]) -> str:
-    """One Markdown paragraph: how many claims hold, are paper-only, failed, or are missing."""
+def summary(records: list[dict], expected: Mapping[str, Sequence[str]] | None = None) -> str:
+    """One Markdown paragraph: how many claims hold, are paper-only, failed, or are missing.
+
+    ``expected`` maps each chapter id to the claim ids it must check (e.g.
+    ``{"ch1": ("C1.1", "C1.2")}``); the claims among them that no record checks are listed
+    as missing. ``None``: nothing is reported missing.
+    """
     seen = {r["claim"] for r in records}
     checked = [r for r in records if r["status"] == "checked"]
     held = sum(r["holds"] for r in checked)
     paper_only = [r for r in records if r["status"] == "paper-only"]
     refuted = [r for r in records if r["status"] == "not reproduced"]
-    missing = [c for ids in EXPECTED.values() for c in ids if c not in seen]
+    missing = [c for ids in (expected or {}).values() for c in ids if c not in seen]
     profiles_seen = sorted({r["profile"] for r in records}) or ["none"]
     text = (f"**{len(records)} checks** in the last build (profile: {', '.join(profiles_seen)}): "
             f"{held} of {len(checked)} asserted checks hold, {len(checked) - held} failed; "
             f"{len(paper_only)} paper-only (recorded, not asserted); "
             f"{len(refuted)} found not to reproduce (asserted to fail, explained in the chapter)")
-    text += (f"; not yet checked by any chapter: {', '.join(missing)}." if missing
-             else "; every claim of CLAIMS.md was checked.")
+    if expected is not None:
+        text += (f"; not yet checked by any chapter: {', '.join(missing)}." if missing
+                 else "; every expected claim was checked.")
+    else:
+        text += "."
     return text

@@ -11,12 +11,13 @@ regression output). Inputs are ``(B, d_in)`` arrays, outputs ``(B, d_out)``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 
-Params = list[dict[str, jax.Array]]
+if TYPE_CHECKING:  # the one parameter alias lives with the loss contract (which imports this module)
+    from .losses import Params
 
 BN_EPS = 1e-5
 
@@ -56,44 +57,85 @@ def batch_norm(z: jax.Array, gamma: jax.Array, beta: jax.Array) -> jax.Array:
     return gamma * (z - mean) * jax.lax.rsqrt(var + BN_EPS) + beta
 
 
-def apply(
+class Trace(NamedTuple):
+    """What :func:`forward` computed on the way, for a network of L dense layers (0-based ``l``).
+
+    Attributes:
+      inputs: L arrays; ``inputs[l]`` (B, d_in of layer l) is layer l's input (``inputs[0] = x``;
+        after dropout when dropout is on).
+      preactivations: L arrays; ``preactivations[l]`` (B, d_out of layer l) = ``inputs[l] @ w + b``
+        (after batch norm for a batch-norm layer); the last one is the outputs.
+      masks: L - 1 arrays; ``masks[l]`` (B, d_out) the 0./1. ReLU derivative of hidden layer l
+        (or the fixed masks handed to :func:`forward`).
+      outputs: (B, d_out) the last layer's outputs (logits).
+    """
+
+    inputs: tuple
+    preactivations: tuple
+    masks: tuple
+    outputs: jax.Array
+
+
+def forward(
     params: Params,
     x: jax.Array,
     *,
+    masks: Sequence[jax.Array] | None = None,
     dropout_rate: float = 0.0,
     key: jax.Array | None = None,
-) -> jax.Array:
-    """Forward pass: ``x`` (B, d_in) -> outputs (B, d_out).
+    intermediates: bool = False,
+    shifts: Sequence[jax.Array] | None = None,
+) -> jax.Array | Trace:
+    """The forward pass: ``x`` (B, d_in) -> outputs (B, d_out), or a :class:`Trace` of every layer.
 
-    Dropout (inverted, on hidden activations) is applied when ``dropout_rate > 0``
-    and a ``key`` is given; without a key the call is deterministic (evaluation).
+    Args:
+      masks: fixed 0/1 activation masks, one (B, d_out) per hidden layer: hidden layer l then
+        outputs ``z_l * masks[l]`` instead of ``relu(z_l)`` (the network is then linear in each
+        weight matrix and in ``x``).
+      dropout_rate, key: inverted dropout on the hidden activations when ``dropout_rate > 0``
+        and a ``key`` is given; without a key the call is deterministic (evaluation).
+      intermediates: return a :class:`Trace` (layer inputs, pre-activations, ReLU masks, outputs)
+        instead of the outputs alone.
+      shifts: arrays (B, d_out), one per layer, added to every pre-activation; differentiating
+        with respect to zero shifts gives each example's ``d loss_i / d z_l[i]``
+        (:func:`cgnb.engine.pergrad.mlp_factors`).
     """
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
-    h = x
     hidden = params[:-1]
+    if masks is not None and len(masks) != len(hidden):
+        raise ValueError(f"masks must hold one pattern per hidden layer ({len(hidden)}), got {len(masks)}")
+    if shifts is not None and len(shifts) != len(params):
+        raise ValueError(f"shifts must hold one array per layer ({len(params)}), got {len(shifts)}")
     keys = jax.random.split(key, len(hidden)) if (key is not None and dropout_rate > 0) else [None] * len(hidden)
-    for layer, k in zip(hidden, keys):
+    h, inputs, pre, kept = x, [], [], []
+    for l, (layer, k) in enumerate(zip(hidden, keys)):
+        inputs.append(h)
         z = h @ layer["w"] + layer["b"]
+        if shifts is not None:
+            z = z + shifts[l]
         if "gamma" in layer:
             z = batch_norm(z, layer["gamma"], layer["beta"])
-        h = jax.nn.relu(z)
+        if masks is None:
+            h = jax.nn.relu(z)
+            s = (z > 0).astype(z.dtype) if intermediates else None
+        else:
+            s = jnp.asarray(masks[l], z.dtype)
+            h = z * s
         if k is not None:
             keep = jax.random.bernoulli(k, 1.0 - dropout_rate, h.shape)
             h = jnp.where(keep, h / (1.0 - dropout_rate), 0.0)
-    return h @ params[-1]["w"] + params[-1]["b"]
+        pre.append(z)
+        kept.append(s)
+    inputs.append(h)
+    out = h @ params[-1]["w"] + params[-1]["b"]
+    if shifts is not None:
+        out = out + shifts[-1]
+    if not intermediates:
+        return out
+    return Trace(tuple(inputs), tuple(pre) + (out,), tuple(kept), out)
 
 
 def num_params(params: Params) -> int:
     """Total number of scalars in a parameter pytree."""
     return int(sum(p.size for p in jax.tree_util.tree_leaves(params)))
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example softmax cross-entropy: logits (B, K), int labels (B,) -> (B,)."""
-    return -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1)[:, 0]
-
-
-def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Fraction of rows whose arg-max equals the label: scalar."""
-    return jnp.mean(jnp.argmax(logits, axis=-1) == labels)

@@ -31,7 +31,8 @@ def profile() -> str:
         raise ProfileError(
             f"{ENV_VAR}={name!r} is not a known profile. Use one of {', '.join(PROFILES)}: "
             f"'quick' runs on a laptop CPU in minutes, 'paper' runs the sources' full scale "
-            f"(meant for a GPU), e.g. `{ENV_VAR}=paper jupyter nbconvert --execute ...`."
+            f"(meant for a GPU), e.g. `{ENV_VAR}=paper bash scripts/build_book.sh` or "
+            f"`{ENV_VAR}=paper papermill notebooks/04_coherent_gradients.ipynb out.ipynb`."
         )
     return name
 

@@ -1,22 +1,26 @@
-"""A small on-disk memo for experiment results, keyed by what produced them.
+"""The result store: content-addressed ``.npz`` files under :func:`cgnb.engine.paths.cache_dir`.
 
-``memoize(name, config, compute)`` returns ``compute()``'s result, stored under
-:func:`cgnb.engine.paths.cache_dir` with a key that hashes ``name``, the JSON form of
-``config`` and a fingerprint of cgnb's own source files, so a change to the engine or
-to the experiment's configuration recomputes, while rerunning a notebook or building
-the book reuses the result. Results are pytrees of arrays and Python scalars; they are
-stored as numpy (pickled, written atomically). Set ``CGNB_NO_CACHE=1`` to recompute.
+A key (:func:`key`) hashes a kind, the canonical JSON of a config (arrays by content, dtype
+and shape), the engine sources that can change results (:func:`engine_fingerprint`), the
+software environment (:func:`environment`), cgnb's version and :data:`FORMAT`. Entries are
+``.npz`` files read with ``allow_pickle=False``; structure travels as JSON inside them. Writes
+are atomic (:func:`atomic_write`); an unreadable entry is a cache miss: it is reported with a
+warning, moved aside as ``<name>.corrupt-<time>`` and recomputed (:func:`read_entry`).
+:func:`memoize` stores pytrees of dicts/lists/tuples of arrays and Python scalars; sweeps keep
+their checkpoints and results here too. ``CGNB_NO_CACHE`` is read by :func:`enabled` only.
 """
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import json
 import os
-import pickle
 import tempfile
+import types
+import warnings
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import IO, Any, Callable, Sequence, TypeVar
 
 import jax
 import numpy as np
@@ -24,64 +28,237 @@ import numpy as np
 from . import paths
 
 T = TypeVar("T")
-PACKAGE_DIR = Path(__file__).resolve().parent
+FORMAT = 2  # bump when the meaning of stored files changes
+ENGINE_DIR = Path(__file__).resolve().parent
+NOT_RESULTS = ("ledger.py", "paths.py", "plots.py", "profiles.py")  # engine modules that cannot change results
+_ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def enabled() -> bool:
+    """False when ``$CGNB_NO_CACHE`` says so (1/true/yes/on; 0/false/no/off or empty keep the cache)."""
+    value = os.environ.get("CGNB_NO_CACHE", "").strip().lower()
+    if value not in _ON + _OFF:
+        raise ValueError(f"CGNB_NO_CACHE={os.environ['CGNB_NO_CACHE']!r} is not understood: set it to 1/true/yes/on "
+                         f"to recompute everything, or 0/false/no/off (or unset it) to use the cache")
+    return value in _OFF
+
+
+# --------------------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------------------
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
-def source_fingerprint() -> str:
-    """sha256 of every ``cgnb/*.py`` file (names and contents), hex."""
+def engine_fingerprint() -> str:
+    """sha256 (hex) of every ``cgnb/engine/*.py`` that can change a result (all but :data:`NOT_RESULTS`)."""
     digest = hashlib.sha256()
-    for file in sorted(PACKAGE_DIR.glob("*.py")):
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
+    for file in sorted(ENGINE_DIR.glob("*.py")):
+        if file.name not in NOT_RESULTS:
+            digest.update(f"{file.name} {_file_digest(file)}\n".encode())
     return digest.hexdigest()
 
 
-def _canonical(value: Any) -> Any:
+def environment() -> dict[str, Any]:
+    """The software that computes results: library versions, the backend and the precision flags."""
+    import jaxlib
+    import optax
+
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
+            "optax": optax.__version__, "backend": jax.default_backend(),
+            "x64": bool(jax.config.jax_enable_x64),
+            "matmul_precision": str(jax.config.jax_default_matmul_precision)}
+
+
+def canonical(value: Any) -> Any:
+    """``value`` as JSON-ready data: dict keys sorted, arrays replaced by their sha256, dtype and shape."""
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [canonical(v) for v in value]
     if isinstance(value, (np.ndarray, jax.Array)):
-        array = np.asarray(value)
-        return {"array_sha256": hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest(),
-                "shape": list(array.shape), "dtype": str(array.dtype)}
-    if isinstance(value, (np.generic,)):
+        array = np.ascontiguousarray(value)
+        return {"array_sha256": hashlib.sha256(array.tobytes()).hexdigest(),
+                "shape": list(array.shape), "dtype": array.dtype.str}
+    if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     raise TypeError(f"cache config values must be JSON-like or arrays, got {type(value).__name__}: {value!r}")
 
 
-def config_key(name: str, config: dict) -> str:
-    """Hex key of an experiment: its name, its config (arrays hashed by content) and cgnb's source."""
-    if not name or "/" in name:
-        raise ValueError(f"cache name must be a non-empty string without '/', got {name!r}")
-    payload = json.dumps({"name": name, "config": _canonical(config), "cgnb": source_fingerprint()},
-                         sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+def key(kind: str, config: Any, *, sources: Sequence[types.ModuleType] = ()) -> str:
+    """24-hex-digit key of ``config`` (see the module docstring); ``sources``: modules whose code counts too."""
+    if not kind or "/" in kind or "\\" in kind:
+        raise ValueError(f"cache name must be a non-empty string without '/', got {kind!r}")
+    from .. import __version__
+
+    modules = {module.__name__: _file_digest(Path(module.__file__)) for module in sources}
+    payload = {"format": FORMAT, "cgnb": __version__, "kind": kind, "config": canonical(config),
+               "engine": engine_fingerprint(), "environment": environment(), "sources": modules}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never a half-written file)."""
+# --------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------
+
+
+class CorruptEntry(ValueError):
+    """A stored file that cannot be read as what it should hold."""
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """``write(file)`` into a temporary file beside ``path``, fsync it, then ``os.replace`` it into place.
+
+    Readers see the old file or the whole new one, never a part; the temporary file is
+    removed if anything fails (including KeyboardInterrupt).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def memoize(name: str, config: dict, compute: Callable[[], T], *, directory: Path | None = None) -> T:
-    """``compute()`` once per (name, config, cgnb source); later calls load the stored result."""
+def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Store named arrays as one ``.npz`` file, atomically; object arrays are refused."""
+    arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    for name, array in arrays.items():
+        if array.dtype.hasobject:
+            raise TypeError(f"array {name!r} has dtype object, which npz can only store pickled; "
+                            f"store numbers, booleans or strings")
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file (``allow_pickle=False``); :class:`CorruptEntry` if it is unreadable."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise CorruptEntry(f"{path} holds a single array, not an .npz archive")
+        with loaded as npz:
+            return {name: npz[name] for name in npz.files}
+    except (CorruptEntry, FileNotFoundError):
+        raise
+    except Exception as error:  # BadZipFile, EOFError, ValueError (pickled data), OSError, ...
+        raise CorruptEntry(f"{path} is not a readable .npz archive ({type(error).__name__}: {error})") from error
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Warn that ``path`` is unusable and rename it to ``<name>.corrupt-<time>`` (returns the new path)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:  # another process moved or replaced it meanwhile
+        pass
+    warnings.warn(f"cached file {path} is unusable ({reason}); moved it to {aside.name} and recomputing",
+                  RuntimeWarning, stacklevel=3)
+    return aside
+
+
+def read_entry(path: Path, decode: Callable[[dict[str, np.ndarray]], T]) -> T | None:
+    """``decode(read_arrays(path))``, or None when there is no file or it cannot be read or decoded.
+
+    An unusable file (truncated, empty, garbage, pickled data, the wrong structure: any
+    exception of ``read_arrays`` or ``decode``) is moved aside with a warning (:func:`set_aside`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return decode(read_arrays(path))
+    except FileNotFoundError:
+        return None
+    except Exception as error:
+        set_aside(path, f"{type(error).__name__}: {error}")
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# Pytrees
+# --------------------------------------------------------------------------------------
+
+
+def _encode(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """JSON description of ``tree``; its arrays are added to ``arrays`` as ``leaf/<i>``."""
+    if isinstance(tree, dict):
+        if not all(isinstance(k, str) for k in tree):
+            raise TypeError(f"stored dicts need string keys, got keys {list(tree)[:5]}")
+        return {"dict": [[k, _encode(v, arrays)] for k, v in tree.items()]}
+    if isinstance(tree, (list, tuple)) and type(tree) in (list, tuple):
+        return {type(tree).__name__: [_encode(v, arrays) for v in tree]}
+    if isinstance(tree, (np.ndarray, jax.Array, np.generic)):
+        name = f"leaf/{len(arrays)}"
+        arrays[name] = np.asarray(tree)
+        return {"array" if not isinstance(tree, np.generic) else "scalar": name}
+    if isinstance(tree, (bool, int, float, str)) or tree is None:
+        return {"value": tree}
+    raise TypeError(f"cannot store a {type(tree).__name__} ({tree!r:.80}): results must be dicts (string keys), "
+                    f"lists and tuples of arrays and Python scalars")
+
+
+def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
+    (kind, value), = node.items()
+    if kind == "dict":
+        return {k: _decode(v, arrays) for k, v in value}
+    if kind in ("list", "tuple"):
+        items = [_decode(v, arrays) for v in value]
+        return items if kind == "list" else tuple(items)
+    if kind == "array":
+        return arrays[value]
+    if kind == "scalar":
+        return arrays[value][()]
+    if kind == "value":
+        return value
+    raise CorruptEntry(f"unknown node {kind!r} in a stored structure")
+
+
+def write_tree(path: Path, tree: Any) -> None:
+    """Store a pytree of dicts/lists/tuples, arrays and Python scalars as one ``.npz`` (atomically)."""
+    arrays: dict[str, np.ndarray] = {}
+    structure = _encode(tree, arrays)
+    write_arrays(path, {"structure": np.array(json.dumps(structure)), **arrays})
+
+
+def decode_tree(arrays: dict[str, np.ndarray]) -> Any:
+    """The pytree of :func:`write_tree` from its arrays (arrays come back as numpy arrays)."""
+    return _decode(json.loads(str(arrays["structure"])), arrays)
+
+
+def memoize(name: str, config: Any, compute: Callable[[], T], *, directory: Path | None = None,
+            sources: Sequence[types.ModuleType] = ()) -> T:
+    """``compute()`` once per key (:func:`key` of ``name``, ``config`` and ``sources``); later calls read it.
+
+    The result (dicts with string keys, lists, tuples, arrays, Python scalars) is stored in
+    ``<directory or cache_dir()>/<name>-<key>.npz`` and returned with jax arrays as numpy
+    arrays, as it will read back. Pass a chapter's module in ``sources`` so that editing its
+    code recomputes. With the cache off (:func:`enabled`) nothing is read or written.
+    """
     folder = Path(directory) if directory is not None else paths.cache_dir()
-    path = folder / f"{name}-{config_key(name, config)}.pkl"
-    if path.is_file() and os.environ.get("CGNB_NO_CACHE", "") in ("", "0"):
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    result = jax.tree_util.tree_map(lambda x: np.asarray(x) if isinstance(x, jax.Array) else x, compute())
-    atomic_write_bytes(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    path = folder / f"{name}-{key(name, config, sources=sources)}.npz"
+    if not enabled():
+        return _as_numpy(compute())
+    stored = read_entry(path, lambda arrays: (decode_tree(arrays),))
+    if stored is not None:
+        return stored[0]
+    result = _as_numpy(compute())
+    write_tree(path, result)
     return result
+
+
+def _as_numpy(tree: Any) -> Any:
+    """``tree`` with its jax arrays as numpy arrays (what :func:`decode_tree` gives back)."""
+    arrays: dict[str, np.ndarray] = {}
+    return _decode(_encode(tree, arrays), arrays)

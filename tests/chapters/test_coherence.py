@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cgnb.engine import sweep
+from cgnb.engine import stats, sweep
 from cgnb.chapters import coherence
 
 
@@ -188,12 +188,12 @@ def test_early_contributions_follow_the_engine_trajectory(tiny):
                                rtol=1e-6)
 
 
-def test_contribution_gaps_and_null_designations():
+def test_contribution_gaps_and_null_masks():
     rng = np.random.default_rng(4)
     decrease = rng.normal(size=(2, 3, 10))
     mask = np.zeros((2, 10), bool)
     mask[:, :4] = True
-    nulls = coherence.null_designations(mask, 5, seed=1)
+    nulls = stats.null_masks(np.random.default_rng(1), mask, 5)
     assert nulls.shape == (2, 5, 10) and np.all(nulls.sum(-1) == 4)
     assert not np.all(nulls[0, 0] == nulls[0, 1])
     gap, null_gap = coherence.contribution_gaps(decrease, mask, nulls)

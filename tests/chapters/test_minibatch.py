@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from cgnb.chapters import minibatch as M
-from cgnb.engine import nets
+from cgnb.engine import nets, sampler, stats
 
 SIZES = (12, 8, 7, 6, 1)
 
@@ -18,65 +18,23 @@ def _data(n=256, seed=0):
     return x, y
 
 
+def _mean_grad(loss):
+    """``jax.grad`` of a minibatch's mean loss, ``(params, x, y, key=None) -> grads``, jitted."""
+    return jax.jit(jax.grad(lambda p, xb, yb, key=None: jnp.mean(loss(p, xb, yb, key=key))))
+
+
 def _params(batchnorm=False, seed=0):
     return nets.init(jax.random.PRNGKey(seed), SIZES, batchnorm=batchnorm)
 
 
-def test_squared_error_and_shape_errors():
-    pred, y = jnp.array([[1.0], [3.0]]), jnp.array([0.0, 1.0])
-    assert float(M.squared_error(pred, y)) == pytest.approx((1 + 4) / 2)
-    with pytest.raises(ValueError, match="pred"):
-        M.squared_error(jnp.ones((2, 2)), y)
+def test_make_loss_is_per_example_and_checks_the_rate():
+    params, (x, y) = _params(), _data(16)
+    loss = M.make_loss()
+    got = loss(params, jnp.asarray(x), jnp.asarray(y))
+    assert got.shape == (16,)
+    np.testing.assert_array_equal(got, (nets.forward(params, jnp.asarray(x))[:, 0] - y) ** 2)
     with pytest.raises(ValueError, match="dropout_rate"):
         M.make_loss(1.0)
-
-
-def test_mean_pairwise_cosine_against_loop():
-    g = np.random.default_rng(1).normal(size=(7, 5))
-    cos = [g[i] @ g[j] / np.linalg.norm(g[i]) / np.linalg.norm(g[j]) for i in range(7) for j in range(7) if i != j]
-    assert M.mean_pairwise_cosine(g) == pytest.approx(np.mean(cos), abs=1e-12)
-    assert M.mean_pairwise_cosine(np.ones((4, 3))) == pytest.approx(1.0)
-    assert M.mean_pairwise_cosine(np.array([[1.0, 0], [-1.0, 0]])) == pytest.approx(-1.0)
-    with pytest.raises(ValueError, match="zero"):
-        M.mean_pairwise_cosine(np.array([[1.0, 0], [0.0, 0]]))
-    from cgnb.engine import pergrad  # the chapter-4 engine's version agrees on gradients without zero rows
-    assert M.mean_pairwise_cosine(g) == pytest.approx(float(pergrad.mean_pairwise_cosine(jnp.asarray(g))), abs=1e-5)
-    with pytest.raises(ValueError, match="K >= 2"):
-        M.mean_pairwise_cosine(np.ones((1, 3)))
-
-
-def test_coherence():
-    g = np.random.default_rng(2).normal(size=(9, 4))
-    expected = np.sum(g.mean(0) ** 2) / np.mean([v @ v for v in g])
-    assert M.coherence(g) == pytest.approx(expected)
-    assert M.coherence(np.tile([1.0, 2.0], (5, 1))) == pytest.approx(1.0)
-    assert M.coherence(np.array([[1.0, 0], [-1.0, 0]])) == pytest.approx(0.0)
-    with pytest.raises(ValueError, match="zero"):
-        M.coherence(np.zeros((3, 2)))
-
-
-def test_angles_and_roughness():
-    assert M.angle_between(np.array([np.cos(np.radians(170)), np.sin(np.radians(170))]),
-                           np.array([np.cos(np.radians(-170)), np.sin(np.radians(-170))])) == pytest.approx(20)
-    assert M.angle_between(np.array([1.0, 0]), np.array([-2.0, 0])) == pytest.approx(180)
-    uniform = np.tile([0.3, -1.0], (5, 5, 1))
-    assert M.roughness(uniform) == pytest.approx(0.0)
-    # arrow angle 10 i + 30 j degrees: neighbours along i differ by 10, along j by 30
-    i, j = np.meshgrid(np.arange(4), np.arange(5), indexing="ij")
-    theta = np.radians(10 * i + 30 * j)
-    field = np.stack([np.cos(theta), np.sin(theta)], -1) * (1 + i[..., None])  # lengths do not matter
-    n_i, n_j = 3 * 5, 4 * 4
-    assert M.roughness(field) == pytest.approx((10 * n_i + 30 * n_j) / (n_i + n_j))
-    with pytest.raises(ValueError, match="field"):
-        M.roughness(np.ones((1, 4, 2)))
-
-
-def test_grid_offsets():
-    np.testing.assert_allclose(M.grid_offsets(0.5, 5), [-1, -0.5, 0, 0.5, 1])
-    with pytest.raises(ValueError, match="odd"):
-        M.grid_offsets(0.1, 4)
-    with pytest.raises(ValueError, match="spacing"):
-        M.grid_offsets(0.0, 5)
 
 
 def test_bias_coords_get_set():
@@ -99,19 +57,10 @@ def test_batchnorm_cancels_the_pre_normalisation_bias():
     """Why the batch-norm variant is projected on beta: the gradient of b in front of the normalisation is zero."""
     params, (x, y) = _params(batchnorm=True), _data()
     params = M.set_coords(params, ((1, "beta", 0),), jnp.array([0.3]))
-    g = jax.grad(M.make_loss())(params, jnp.asarray(x[:32]), jnp.asarray(y[:32]))
+    g = _mean_grad(M.make_loss())(params, jnp.asarray(x[:32]), jnp.asarray(y[:32]))
     scale = float(jnp.max(jnp.abs(g[1]["beta"])))
     assert scale > 1e-3
     assert float(jnp.max(jnp.abs(g[1]["b"]))) < 1e-4 * scale
-
-
-def test_hidden_activations_match_models_apply():
-    for bn in (False, True):
-        params, (x, _) = _params(batchnorm=bn), _data(64)
-        hidden = M.hidden_activations(params, jnp.asarray(x))
-        assert [h.shape for h in hidden] == [(64, 8), (64, 7), (64, 6)]
-        out = hidden[-1] @ params[-1]["w"] + params[-1]["b"]
-        np.testing.assert_allclose(out, nets.apply(params, jnp.asarray(x)), rtol=1e-5, atol=1e-6)
 
 
 def test_live_units_skip_dead_ones():
@@ -133,22 +82,15 @@ def test_fingerprint_is_bitwise():
     assert M.fingerprint(params) != M.fingerprint(tiny)
 
 
-def test_disjoint_batches():
-    b = M.disjoint_batches(jax.random.PRNGKey(0), 100, 8, 12)
-    assert b.shape == (12, 8) and len(np.unique(b)) == 96 and b.min() >= 0 and b.max() < 100
-    with pytest.raises(ValueError, match="need 104 examples"):
-        M.disjoint_batches(jax.random.PRNGKey(0), 100, 8, 13)
-
-
 def test_minibatch_gradients_match_reference_and_params_are_fixed():
     params, (x, y) = _params(), _data()
-    batches = M.disjoint_batches(jax.random.PRNGKey(1), len(y), 16, 5)
+    batches = sampler.disjoint_batches(1, len(y), 16, 5)
     coords = M.bias_coords(params, unit=1)
     loss = M.make_loss()
     result = M.minibatch_gradients(loss, params, x, y, batches, coords)
     assert result.params_fixed and result.snapshot == M.fingerprint(params)
     assert result.flat.shape == (5, nets.num_params(params)) and result.projected.shape == (5, 2)
-    grad = jax.jit(jax.grad(loss))
+    grad = _mean_grad(loss)
     for k, index in enumerate(batches):
         g = grad(params, jnp.asarray(x[index]), jnp.asarray(y[index]))
         np.testing.assert_allclose(result.flat[k], jax.flatten_util.ravel_pytree(g)[0], rtol=1e-5, atol=1e-6)
@@ -160,46 +102,14 @@ def test_minibatch_gradients_match_reference_and_params_are_fixed():
 
 def test_minibatch_gradients_with_dropout_keys():
     params, (x, y) = _params(), _data()
-    batches = M.disjoint_batches(jax.random.PRNGKey(1), len(y), 16, 3)
+    batches = sampler.disjoint_batches(1, len(y), 16, 3)
     keys = jax.random.split(jax.random.PRNGKey(5), 3)
     loss = M.make_loss(0.5)
     result = M.minibatch_gradients(loss, params, x, y, batches, M.bias_coords(params), keys)
-    g = jax.grad(loss)(params, jnp.asarray(x[batches[2]]), jnp.asarray(y[batches[2]]), keys[2])
+    g = _mean_grad(loss)(params, jnp.asarray(x[batches[2]]), jnp.asarray(y[batches[2]]), keys[2])
     np.testing.assert_allclose(result.flat[2], jax.flatten_util.ravel_pytree(g)[0], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="one key per minibatch"):
         M.minibatch_gradients(loss, params, x, y, batches, M.bias_coords(params), keys[:2])
-
-
-def _field_reference(loss, params, coords, x, y, offsets, keys):
-    n = len(offsets)
-    out = np.zeros((n, n, 2))
-    centre = np.asarray(M.get_coords(params, coords))
-    grad = jax.jit(jax.grad(loss))
-    for i in range(n):
-        for j in range(n):
-            moved = M.set_coords(params, coords, jnp.asarray(centre + [offsets[i], offsets[j]], jnp.float32))
-            g = grad(moved, x, y, None if keys is None else keys[i * n + j])
-            out[i, j] = [g[c[0]][c[1]][c[2]] for c in coords]
-    return out
-
-
-@pytest.mark.parametrize("dropout", [0.0, 0.5])
-def test_gradient_field_against_loop(dropout):
-    params, (x, y) = _params(), _data(32)
-    coords = M.bias_coords(params, unit=1)
-    offsets = M.grid_offsets(0.3, 3)
-    loss = M.make_loss(dropout)
-    key = jax.random.PRNGKey(3) if dropout else None
-    field = M.gradient_field(loss, params, coords, x, y, offsets, key=key)
-    keys = jax.random.split(key, 9) if dropout else None
-    np.testing.assert_allclose(field, _field_reference(loss, params, coords, x, y, offsets, keys), rtol=1e-4, atol=1e-6)
-    if dropout:
-        frozen = M.gradient_field(loss, params, coords, x, y, offsets, key=key, fresh_noise=False)
-        same = _field_reference(loss, params, coords, x, y, offsets, [key] * 9)
-        np.testing.assert_allclose(frozen, same, rtol=1e-4, atol=1e-6)
-        assert M.roughness(field) > M.roughness(frozen)
-    with pytest.raises(ValueError, match="two coordinates"):
-        M.gradient_field(loss, params, coords[:1], x, y, offsets)
 
 
 def test_noise_scale_formulas():
@@ -234,14 +144,14 @@ def test_noise_scale_is_unbiased_on_synthetic_gradients():
 def test_per_example_gradient_stats_against_loop():
     params, (x, y) = _params(), _data(64)
     loss = M.make_loss()
-    stats = M.per_example_gradient_stats(loss, params, x, y, chunk=16)
-    grad = jax.jit(jax.grad(loss))
+    noise = M.per_example_gradient_stats(loss, params, x, y, chunk=16)
+    grad = _mean_grad(loss)
     flat = np.stack([np.asarray(jax.flatten_util.ravel_pytree(
         grad(params, jnp.asarray(x[i:i + 1]), jnp.asarray(y[i:i + 1])))[0], np.float64) for i in range(64)])
     trace = np.sum(np.var(flat, axis=0, ddof=1))
-    assert stats.trace_sigma == pytest.approx(trace, rel=1e-4)
+    assert noise.trace_sigma == pytest.approx(trace, rel=1e-4)
     mean = flat.mean(0)
-    assert stats.g_norm2 == pytest.approx(mean @ mean - trace / 64, rel=1e-4)
+    assert noise.g_norm2 == pytest.approx(mean @ mean - trace / 64, rel=1e-4)
     with pytest.raises(ValueError, match="multiple of chunk"):
         M.per_example_gradient_stats(loss, params, x[:60], y[:60], chunk=16)
 
@@ -251,12 +161,12 @@ def test_train_with_snapshots_matches_a_manual_loop():
     loss = M.make_loss()
     opt = optax.sgd(1e-3)
     losses, snaps = M.train_with_snapshots(loss, params, x, y, optimizer=opt, batch_size=32, steps=5,
-                                           snapshot_steps=[0, 2, 5], key=jax.random.PRNGKey(4))
+                                           snapshot_steps=[0, 2, 5], seed=4)
     assert losses.shape == (5,) and sorted(snaps) == [0, 2, 5]
     assert M.fingerprint(snaps[0]) == M.fingerprint(params)
-    order = M.epoch_batches(jax.random.split(jax.random.PRNGKey(4))[0], len(y), 32, 5)
+    order = sampler.batch_indices(4, 0, 5, len(y), 32)
     p = params
-    value_and_grad = jax.jit(jax.value_and_grad(loss))
+    value_and_grad = jax.jit(jax.value_and_grad(lambda q, xb, yb: jnp.mean(loss(q, xb, yb))))
     for s in range(5):
         if s == 2:
             for a, b in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(snaps[2])):
@@ -268,20 +178,7 @@ def test_train_with_snapshots_matches_a_manual_loop():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="snapshot steps"):
         M.train_with_snapshots(loss, params, x, y, optimizer=opt, batch_size=32, steps=5, snapshot_steps=[6],
-                               key=jax.random.PRNGKey(4))
-
-
-def test_epoch_batches_are_epochs():
-    b = M.epoch_batches(jax.random.PRNGKey(0), 50, 16, 7)  # 3 batches per epoch
-    assert b.shape == (7, 16)
-    for e in range(2):
-        assert len(np.unique(b[3 * e:3 * e + 3])) == 48
-
-
-def test_falling_ratio():
-    assert M.falling_ratio(np.array([4.0, 4, 2, 2]), 2, 2) == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="do not fit"):
-        M.falling_ratio(np.ones(5), 1, 2)
+                               seed=4)
 
 
 def test_minibatch_variance_and_summarise():
@@ -291,27 +188,14 @@ def test_minibatch_variance_and_summarise():
     result = M.MinibatchGradients(g, projected, ((1, "b", 0), (2, "b", 0), (1, "b", 1), (2, "b", 1)), "s",
                                   ("s",) * 6, ("s",) * 5 + ("t",))
     out = M.summarise(result)
-    assert out["cos_full"] == pytest.approx(M.mean_pairwise_cosine(g))
-    assert out["alpha"] == pytest.approx(M.coherence(g))
+    assert out["cos_full"] == pytest.approx(stats.mean_pairwise_cosine(g))
+    assert out["alpha"] == pytest.approx(stats.coherence_of_rows(g))
     assert out["sq_norm"] == pytest.approx(np.mean(np.sum(g * g, 1)))
-    assert out["cos_2d"] == pytest.approx([M.mean_pairwise_cosine(projected[:, :2]),
-                                           M.mean_pairwise_cosine(projected[:, 2:])])
+    assert out["cos_2d"] == pytest.approx([stats.mean_pairwise_cosine(projected[:, :2]),
+                                           stats.mean_pairwise_cosine(projected[:, 2:])])
     assert out["changed"] == 1
     with pytest.raises(ValueError, match="pairs"):
         M.summarise(M.MinibatchGradients(g, projected[:, :3], (), "s", (), ()))
-
-
-def test_field_roughness_collects_fields():
-    params, (x, y) = _params(), _data(64)
-    pairs = [M.bias_coords(params, unit=1), M.bias_coords(params, unit=2)]
-    batches = M.disjoint_batches(jax.random.PRNGKey(0), 64, 16, 2)
-    offsets = M.grid_offsets(0.2, 3)
-    loss = M.make_loss()
-    r, first = M.field_roughness(loss, params, pairs, x, y, batches, offsets)
-    assert r.shape == (2, 2) and first.shape == (3, 3, 2)
-    np.testing.assert_allclose(first, M.gradient_field(loss, params, pairs[0], x[batches[0]], y[batches[0]], offsets))
-    field = M.gradient_field(loss, params, pairs[1], x[batches[1]], y[batches[1]], offsets)
-    assert r[1, 1] == pytest.approx(M.roughness(field))
 
 
 def test_bias_coords_leaf():
@@ -319,9 +203,3 @@ def test_bias_coords_leaf():
     assert M.bias_coords(bn, leaf="b") == ((1, "b", 0), (2, "b", 0))
     with pytest.raises(ValueError, match="no parameter"):
         M.bias_coords(_params(), leaf="beta")
-
-
-def test_moving_average():
-    np.testing.assert_allclose(M.moving_average(np.array([1.0, 3, 5, 7]), 2), [1, 2, 4, 6])
-    with pytest.raises(ValueError, match="window"):
-        M.moving_average(np.ones(3), 0)

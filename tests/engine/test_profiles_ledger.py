@@ -31,8 +31,10 @@ def test_unknown_profile_fails_a_fresh_interpreter():
     assert "not a known profile" in done.stderr
 
 
-def read(tmp_path, chapter):
-    lines = (tmp_path / "claims" / f"{chapter}.jsonl").read_text().splitlines()
+def read(tmp_path, chapter, running=True):
+    """The records of a chapter's current run (``running``) or of its last finished run."""
+    name = f"{chapter}.jsonl.running" if running else f"{chapter}.jsonl"
+    lines = (tmp_path / "claims" / name).read_text().splitlines()
     return [json.loads(line) for line in lines]
 
 
@@ -71,12 +73,44 @@ def test_paper_only_claim_is_recorded_not_asserted_in_quick(tmp_path, monkeypatc
         book_ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True)
 
 
-def test_new_ledger_clears_only_its_chapter(tmp_path):
-    cgnb.Ledger("chA").check("C1.1", "a", 1, "==", 1)
-    cgnb.Ledger("chB").check("C2.1", "b", 1, "==", 1)
+def test_new_run_starts_empty_and_keeps_other_chapters(tmp_path):
+    first = cgnb.Ledger("chA")
+    first.check("C1.1", "a", 1, "==", 1)
+    first.finish(["C1.1"])
+    other = cgnb.Ledger("chB")
+    other.check("C2.1", "b", 1, "==", 1)
+    other.finish()
     cgnb.Ledger("chA")
-    assert (tmp_path / "claims" / "chA.jsonl").read_text() == ""
-    assert len(read(tmp_path, "chB")) == 1
+    assert (tmp_path / "claims" / "chA.jsonl.running").read_text() == ""
+    assert len(read(tmp_path, "chA", running=False)) == 1 and len(read(tmp_path, "chB", running=False)) == 1
+
+
+def test_failed_or_incomplete_run_never_erases_the_last_good_records(tmp_path):
+    good = cgnb.Ledger("chX")
+    good.check("C9.1", "a", 1.0, "<", 2.0)
+    good.check("C9.2", "b", 1.0, "<", 2.0)
+    good.finish(["C9.1", "C9.2"])
+    assert not (tmp_path / "claims" / "chX.jsonl.running").exists()
+    failing = cgnb.Ledger("chX")
+    with pytest.raises(ledger.ClaimFailed):
+        failing.check("C9.1", "a", 3.0, "<", 2.0)
+    with pytest.raises(RuntimeError, match=r"incomplete \(failed checks: \['C9.1'\]"):
+        failing.finish(["C9.1", "C9.2"])
+    interrupted = cgnb.Ledger("chX")
+    interrupted.check("C9.1", "a", 1.0, "<", 2.0)
+    with pytest.raises(RuntimeError, match=r"expected claims not checked: \['C9.2'\]"):
+        interrupted.finish(["C9.1", "C9.2"])
+    assert [r["value"] for r in read(tmp_path, "chX", running=False)] == [1.0, 1.0]
+    assert [r["claim"] for r in ledger.load_records()] == ["C9.1", "C9.2"], "unfinished runs are not shown"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), np.float32("nan")])
+def test_non_finite_measurements_are_never_recorded(tmp_path, value):
+    run = cgnb.Ledger("chX")
+    for reproduced in (True, False):
+        with pytest.raises(ValueError, match="not a number a claim can rest on"):
+            run.check("C9.5", "s", value, ">", 0.5, reproduced=reproduced)
+    assert read(tmp_path, "chX") == []
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
@@ -97,6 +131,7 @@ def test_records_table_sorts_claims_and_marks_failures(tmp_path):
     book_ledger.check("C10.1", "later", 1.0, "<", 2.0)
     book_ledger.check("C2.10", "ten", 1.0, "<", 2.0)
     book_ledger.check("C2.9", "nine | pipe", 3.0, "<", 2.0, paper_only=True)
+    book_ledger.finish()
     records = ledger.load_records()
     assert [r["claim"] for r in records] == ["C2.9", "C2.10", "C10.1"]
     table = ledger.records_table(records)
@@ -109,14 +144,16 @@ def test_records_table_sorts_claims_and_marks_failures(tmp_path):
 
 
 def test_summary_counts_and_lists_missing_claims():
-    book_ledger = cgnb.Ledger("ch2")
-    book_ledger.check("C2.1", "a", 1.0, "<", 2.0)
-    book_ledger.check("C2.2", "b", 3.0, "<", 2.0, paper_only=True)
+    ledger.check("ch2", "C2.1", "a", 1.0, "<", 2.0)
+    ledger.check("ch2", "C2.2", "b", 3.0, "<", 2.0, paper_only=True)
     with pytest.raises(ledger.ClaimFailed):
-        book_ledger.check("C2.3", "c", 3.0, "<", 2.0)
-    text = ledger.summary(ledger.load_records())
+        ledger.check("ch2", "C2.3", "c", 3.0, "<", 2.0)
+    expected = {"ch1": ("C1.1",), "ch2": ("C2.1", "C2.2", "C2.3"), "ch6": ("C6.3",)}
+    text = ledger.summary(ledger.load_records(), expected)
     assert "**3 checks**" in text and "1 of 2 asserted checks hold, 1 failed" in text
     assert "1 paper-only" in text and "C1.1" in text and "C2.1," not in text and "C6.3." in text
+    assert "every expected claim was checked" in ledger.summary(ledger.load_records(), {"ch2": ("C2.1",)})
+    assert "missing" not in ledger.summary(ledger.load_records()) and "not yet checked" not in ledger.summary(ledger.load_records())
 
 
 def test_not_reproduced_claim_is_recorded_and_must_keep_failing(tmp_path):
@@ -129,4 +166,5 @@ def test_not_reproduced_claim_is_recorded_and_must_keep_failing(tmp_path):
         book_ledger.check("C9.4", "s", 1.0, ">", 0, reproduced=False, paper_only=True)
     fresh = cgnb.Ledger("chX")
     fresh.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False)
+    fresh.finish(["C9.4"])
     assert "1 found not to reproduce" in ledger.summary(ledger.load_records())

@@ -1,4 +1,4 @@
-"""Tests of cgnb.train: scanned sweeps against plain loops, vmap, cache, resume, records, errors."""
+"""Tests of cgnb.engine.sweep: scanned sweeps against plain loops, vmap, cache, resume, records, errors."""
 import os
 import subprocess
 import sys
@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from cgnb.engine import data as cdata
-from cgnb.engine import pergrad, sweep
+from cgnb.engine import pergrad, sampler, sweep, transforms
 
 N, N_TEST, D, K, B = 64, 24, 12, 3, 8
 
@@ -47,28 +47,6 @@ def assert_results_equal(a, b, exact=True):
         check(pa, pb)
 
 
-# ---------------------------------------------------------------------------- batches
-
-
-def test_epoch_batches_cover_each_epoch_once():
-    idx = sweep.batch_indices(seed=5, start=0, count=24, n=50, batch_size=8)  # 6 steps per epoch
-    assert idx.shape == (24, 8) and idx.dtype == np.int32
-    for epoch in range(4):
-        used = idx[6 * epoch:6 * epoch + 6].ravel()
-        assert len(np.unique(used)) == 48  # no repeats; the 2 left-over examples are skipped
-    assert not np.array_equal(idx[:6], idx[6:12])  # a fresh permutation each epoch
-    # a pure function of (seed, step): any window agrees with the whole run
-    np.testing.assert_array_equal(sweep.batch_indices(5, 10, 7, 50, 8), idx[10:17])
-    assert not np.array_equal(sweep.batch_indices(6, 0, 24, 50, 8), idx)
-
-
-def test_uniform_batches_are_windows_of_one_stream():
-    idx = sweep.batch_indices(1, 0, 40, 30, 10, "uniform")
-    assert idx.shape == (40, 10) and idx.min() >= 0 and idx.max() < 30
-    assert any(len(np.unique(row)) < 10 for row in idx)  # drawn with replacement
-    np.testing.assert_array_equal(sweep.batch_indices(1, 7, 5, 30, 10, "uniform"), idx[7:12])
-
-
 # ---------------------------------------------------------------------------- training loop
 
 
@@ -84,7 +62,7 @@ def reference_sgd(tiny, labels, seed, cfg):
     grad = jax.jit(jax.grad(lambda p, x, y: jnp.mean(per_example_loss(p, x, y))))
     history = [params]
     for t in range(cfg.steps):
-        batch = sweep.batch_indices(seed, t, 1, N, cfg.batch_size, cfg.sampling)[0]
+        batch = sampler.batch_indices(seed, t, 1, N, cfg.batch_size, cfg.sampling)[0]
         g = grad(params, tiny.x_train[batch], labels[batch])
         params = jax.tree_util.tree_map(lambda p, d: p - cfg.lr * d, params, g)
         if (t + 1) % cfg.record_every == 0:
@@ -115,15 +93,15 @@ def test_scanned_sgd_equals_python_loop(tiny, sampling):
 
 @pytest.mark.parametrize("method", ["rm3", "winsorized"])
 def test_scanned_transform_methods_equal_python_loop(tiny, method):
-    """The scan threads the optimizer state like a loop over pergrad's own transforms."""
+    """The scan threads the optimizer state like a loop over the engine's own transforms."""
     cfg = config(method=method, c_max=1 if method == "winsorized" else 0, steps=6, chunk_steps=3)
     variants = grid(tiny, noise=(0.25,), seeds=(2,), cs=(1,) if method == "winsorized" else (0,))
     result = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
 
     if method == "winsorized":
-        tx = optax.chain(pergrad.winsorized_mean(1, 1), optax.sgd(cfg.lr))
+        tx = optax.chain(transforms.winsorized_mean(1, 1), optax.sgd(cfg.lr))
     else:
-        tx = optax.chain(pergrad.rm3(), optax.sgd(cfg.lr))
+        tx = optax.chain(transforms.rm3(), optax.sgd(cfg.lr))
     @jax.jit
     def step(params, state, x, y):
         if method == "winsorized":
@@ -136,7 +114,7 @@ def test_scanned_transform_methods_equal_python_loop(tiny, method):
     params = sweep.init_params(2, cfg)
     state = tx.init(params)
     for t in range(cfg.steps):
-        batch = sweep.batch_indices(2, t, 1, N, B)[0]
+        batch = sampler.batch_indices(2, t, 1, N, B)[0]
         params, state = step(params, state, tiny.x_train[batch], variants.labels[0][batch])
     for got, want in zip(jax.tree_util.tree_leaves(result.params), jax.tree_util.tree_leaves(params)):
         np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-6)
@@ -184,46 +162,6 @@ def test_records_at_step_zero_are_the_initial_model(tiny):
 
 
 # ---------------------------------------------------------------------------- records
-
-
-def jit_evaluate(cfg):
-    return jax.jit(lambda *args: sweep.evaluate(*args, config=cfg))
-
-
-def identity_model():
-    """A linear 2-class model predicting argmax(x)."""
-    return [{"w": jnp.eye(2), "b": jnp.zeros(2)}]
-
-
-def test_evaluate_hand_made_case():
-    # examples 0..5: predictions argmax(x) = 0 0 1 1 0 1
-    x = jnp.array([[1, 0], [1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], jnp.float32)
-    y_true = jnp.array([0, 0, 1, 1, 1, 0], jnp.int32)
-    labels = jnp.array([0, 1, 1, 0, 0, 0], jnp.int32)  # noisy: examples 1, 3, 4 changed
-    pristine = labels == y_true  # T F T F F T
-    cfg = sweep.SweepConfig(sizes=(2, 2), steps=1, batch_size=2, record_every=1)
-    arrays = sweep.Arrays(x, y_true, x[:4], y_true[:4])
-    variant = sweep.VariantArrays(labels, pristine, jnp.int32(0), jnp.zeros((0, 6), bool))
-    first_before = jnp.array([-1, 2, -1, -1, -1, 4], jnp.int32)
-    record, first = jit_evaluate(cfg)(identity_model(), jnp.int32(7), first_before, variant, arrays)
-    # correct w.r.t. noisy labels: T F T F T F
-    assert record["train_acc"] == pytest.approx(3 / 6)
-    assert record["pristine_acc"] == pytest.approx(2 / 3)  # examples 0, 2 of 0, 2, 5
-    assert record["corrupt_acc"] == pytest.approx(1 / 3)  # example 4 of 1, 3, 4 (memorised)
-    assert record["corrupt_true_acc"] == pytest.approx(2 / 3)  # examples 1, 3 predict their clean labels
-    assert record["test_acc"] == pytest.approx(1.0)
-    # newly correct examples get step 7; earlier firsts stay even when now wrong (example 5)
-    np.testing.assert_array_equal(first, [7, 2, 7, -1, 7, 4])
-
-
-def test_group_accuracy_of_an_empty_group_is_nan():
-    x = jnp.eye(2, dtype=jnp.float32)
-    y = jnp.array([0, 1], jnp.int32)
-    cfg = sweep.SweepConfig(sizes=(2, 2), steps=1, batch_size=2, record_every=1)
-    variant = sweep.VariantArrays(y, jnp.ones(2, bool), jnp.int32(0), jnp.zeros((0, 2), bool))
-    record, _ = jit_evaluate(cfg)(identity_model(), jnp.int32(0), jnp.full(2, -1, jnp.int32), variant,
-                                  sweep.Arrays(x, y, x, y))
-    assert record["pristine_acc"] == 1.0 and np.isnan(record["corrupt_acc"])
 
 
 def test_first_learned_in_a_sweep(tiny):
@@ -313,6 +251,43 @@ def test_interrupted_sweep_resumes_from_last_chunk(tiny):
     assert not (Path(os.environ["CGNB_CACHE_DIR"]) / "train" / key / "checkpoint.npz").exists()
 
 
+def spoil(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "garbage": b"garbage" * 50}[how])
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbage"])
+def test_corrupt_checkpoint_warns_and_restarts(tiny, how):
+    cfg, variants = config(steps=18), grid(tiny)
+    uninterrupted = sweep.run_sweep(cfg, tiny, variants, cache=False, progress=False)
+
+    def stop(done, total):
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(cfg, tiny, variants, progress=False, on_chunk=stop)
+    folder = Path(os.environ["CGNB_CACHE_DIR"]) / "train" / sweep.sweep_key(cfg, tiny, variants)
+    spoil(folder / "checkpoint.npz", how)
+    with pytest.warns(RuntimeWarning, match="checkpoint.npz"):
+        again = sweep.run_sweep(cfg, tiny, variants, progress=False)
+    assert again.chunks_run == cfg.num_chunks and len(list(folder.glob("checkpoint.npz.corrupt-*"))) == 1
+    assert_results_equal(again, uninterrupted)
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbage"])
+def test_corrupt_result_warns_and_recomputes(tiny, how):
+    cfg, variants = config(), grid(tiny)
+    first = sweep.run_sweep(cfg, tiny, variants, progress=False)
+    folder = Path(os.environ["CGNB_CACHE_DIR"]) / "train" / first.key
+    spoil(folder / "result.npz", how)
+    with pytest.warns(RuntimeWarning, match="result.npz"):
+        again = sweep.run_sweep(cfg, tiny, variants, progress=False)
+    assert not again.from_cache and again.chunks_run == cfg.num_chunks
+    assert_results_equal(again, first)
+    assert sweep.run_sweep(cfg, tiny, variants, progress=False).from_cache
+
+
 def test_result_save_load_and_index(tiny, tmp_path):
     variants = grid(tiny, cs=(0,))
     result = sweep.run_sweep(config(), tiny, variants, cache=False, progress=False)
@@ -360,8 +335,8 @@ def test_noise_grid_layout(tiny):
     (dict(stats=("alpha",)), r"unknown stats \['alpha'\]"),
     (dict(stats="alphas", stats_examples=1), r"stats_examples must be >= 2"),
     (dict(sizes=(12,)), r"sizes must list"),
-    (dict(lr=0.0), r"lr must be positive"),
-    (dict(record_every=0), r"record_every must be a positive integer"),
+    (dict(lr=0.0), r"lr must be > 0"),
+    (dict(record_every=0), r"record_every must be >= 1"),
     (dict(n_null=-1), r"n_null must be >= 0"),
     (dict(eval_examples=0), r"eval_examples must be None"),
     (dict(static_c=True), r"static_c=True only applies to method='winsorized'"),

@@ -1,0 +1,72 @@
+"""Argument checks at the engine's public boundary, each with a message that says how to fix it.
+
+Every public entry point (configs, variants, data helpers) validates its arguments once, here,
+instead of letting a bad value train silently (``c=2.5`` truncated to 2, ``lr=inf``) or fail
+deep inside tracing with a raw JAX error.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+
+def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` if it is an integer (Python or numpy, not bool, not float) >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {type(value).__name__} {value!r}"
+                         + (f"; use {name}={int(value)}" if _is_whole(value) else ""))
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def real(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+         positive: bool = False) -> float:
+    """``value`` as a finite ``float`` (not a string, not bool), optionally in ``[low, high]`` or ``> 0``."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(value, (numbers.Real, np.number)):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+    return value
+
+
+def integer_array(name: str, values: Any, *, minimum: int | None = None) -> np.ndarray:
+    """``values`` as an integer numpy array; floats are accepted only when every entry is whole."""
+    array = np.asarray(values)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating):
+        bad = ~np.isfinite(array) | (array != np.round(array))
+        if bad.any():
+            raise ValueError(f"{name} must hold integers, got {array[bad].ravel()[:3].tolist()} "
+                             f"(at flat positions {np.flatnonzero(bad)[:3].tolist()})")
+    array = array.astype(np.int64)
+    if minimum is not None and array.size and array.min() < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {int(array.min())} at flat position "
+                         f"{int(np.argmin(array))}")
+    return array
+
+
+def labels_in_range(name: str, labels: Any, num_classes: int) -> None:
+    """Every label is an integer in ``[0, num_classes)`` (a -1 would index class K-1, a K gives NaN)."""
+    array = integer_array(name, labels)
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        wrong = array[(array < 0) | (array >= num_classes)]
+        raise ValueError(f"{name} must lie in [0, {num_classes}) for {num_classes} classes, got "
+                         f"{sorted(set(wrong.ravel().tolist()))[:5]}; relabel the data or widen the output layer")
+
+
+def _is_whole(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value)) and float(value) == int(value)
+    except (TypeError, ValueError, OverflowError):
+        return False

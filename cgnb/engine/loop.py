@@ -1,0 +1,196 @@
+"""The one training loop: ``lax.scan`` over steps in blocks of ``record_every``, with probes.
+
+A step is a *gradient rule* followed by an optax transformation (a :class:`cgnb.engine.trainer.Step`
+is one: pass ``step_gradient(step), step.tx``)::
+
+    loss, grads = gradient(params, x[batch], y[batch], key)      # the rule
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+
+What a chapter measures while training is a *probe*, not a copy of the loop:
+
+* ``step_probe(params, grads, loss) -> pytree`` runs at every step, on the parameters *before*
+  that step's update (and that step's gradient and loss); its values over a block of
+  ``record_every`` steps, stacked along a leading axis, are reduced by ``block_reduce``
+  (default :func:`block_sum`; :func:`block_last` keeps the block's last step, :func:`block_all`
+  keeps every step);
+* ``record_probe(params) -> pytree`` runs once after each block (on the parameters after
+  ``record_every, 2 * record_every, ..., steps`` steps);
+* :func:`train_with_snapshots` keeps the parameters at chosen steps.
+
+:func:`train` is pure (jit it, ``vmap`` it over seeds or settings); the whole run is::
+
+    scan over R = steps // record_every blocks
+      block = scan over record_every steps (step probe), then block_reduce and record_probe
+
+Batches: ``indices`` (steps, B) picks each step's examples (:mod:`cgnb.engine.sampler`);
+``indices=None`` is full-batch training (every step uses all of x, y, in order). Keys:
+``keys`` (steps, ...) gives each step's PRNG key (dropout); ``None`` passes ``key=None``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from .losses import Params
+
+#: ``gradient(params, x (B, ...), y (B, ...), key) -> (loss, grads)``; ``loss`` may be None when the
+#: rule does not compute it; ``grads`` is whatever ``optimizer.update`` consumes.
+Gradient = Callable[[Params, jax.Array, jax.Array, Any], tuple[Any, Any]]
+StepProbe = Callable[[Params, Any, Any], Any]
+RecordProbe = Callable[[Params], Any]
+
+
+def step_gradient(step) -> Gradient:
+    """The :data:`Gradient` of a :class:`cgnb.engine.trainer.Step`: its rule, without a loss value or key.
+
+    ``train(step_gradient(step), step.tx, ...)`` makes every update exactly ``step(params, opt_state, x, y)``.
+    """
+    return lambda params, x, y, key: (None, step.gradient(params, x, y))
+
+
+def block_sum(values):
+    """Sum every leaf over the block's steps (leading axis): e.g. a dose summed per record."""
+    return jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), values)
+
+
+def block_last(values):
+    """The block's last step of every leaf."""
+    return jax.tree_util.tree_map(lambda a: a[-1], values)
+
+
+def block_all(values):
+    """Every step: leaves keep their (record_every, ...) block axis."""
+    return values
+
+
+class Trace(NamedTuple):
+    """What :func:`train` returns.
+
+    Attributes:
+      params, opt_state: after the last step.
+      step_values: the reduced step-probe values, leading axis R = steps // record_every
+        (None without a step probe).
+      records: the record-probe values after each block, leading axis R (None without one).
+    """
+
+    params: Params
+    opt_state: Any
+    step_values: Any
+    records: Any
+
+
+def _check(steps: int, record_every: int, indices, keys) -> None:
+    if steps < 1 or record_every < 1 or steps % record_every:
+        raise ValueError(f"steps ({steps}) must be a positive multiple of record_every ({record_every})")
+    for name, value in (("indices", indices), ("keys", keys)):
+        if value is not None and value.shape[0] != steps:
+            raise ValueError(f"{name} must have one row per step ({steps}), got shape {value.shape}")
+
+
+def train(gradient: Gradient, optimizer: optax.GradientTransformation, params: Params, x: jax.Array,
+          y: jax.Array, *, steps: int, record_every: int | None = None, indices: jax.Array | None = None,
+          keys: jax.Array | None = None, opt_state: Any = None, step_probe: StepProbe | None = None,
+          block_reduce: Callable[[Any], Any] = block_sum, record_probe: RecordProbe | None = None) -> Trace:
+    """Train ``steps`` steps from ``params`` (pure; ``steps`` and ``record_every`` are static).
+
+    Args:
+      gradient: the rule, ``gradient(params, x_batch, y_batch, key) -> (loss, grads)``.
+      optimizer: an optax transformation applied to ``grads``.
+      params: initial parameters.
+      x, y: training set (N, ...), (N, ...).
+      steps: number of updates; a multiple of ``record_every``.
+      record_every: steps per block (default: ``steps``, one block).
+      indices: (steps, B) int example indices of each step's minibatch; None = full batch.
+      keys: (steps, ...) one PRNG key per step, passed to ``gradient``; None passes None.
+      opt_state: optimizer state to resume from (default ``optimizer.init(params)``).
+      step_probe, block_reduce, record_probe: see the module docstring.
+
+    Returns:
+      A :class:`Trace` with R = steps // record_every rows of probe values.
+    """
+    record_every = steps if record_every is None else int(record_every)
+    _check(steps, record_every, indices, keys)
+    blocks = steps // record_every
+    opt_state = optimizer.init(params) if opt_state is None else opt_state
+
+    def by_block(a):
+        return None if a is None else a.reshape((blocks, record_every) + a.shape[1:])
+
+    def one_step(carry, inputs):
+        p, state = carry
+        batch, key = inputs
+        xb, yb = (x, y) if batch is None else (x[batch], y[batch])
+        loss, grads = gradient(p, xb, yb, key)
+        value = None if step_probe is None else step_probe(p, grads, loss)
+        updates, state = optimizer.update(grads, state, p)
+        return (optax.apply_updates(p, updates), state), value
+
+    def block(carry, inputs):
+        carry, values = lax.scan(one_step, carry, inputs, length=record_every)
+        reduced = None if step_probe is None else block_reduce(values)
+        record = None if record_probe is None else record_probe(carry[0])
+        return carry, (reduced, record)
+
+    (params, opt_state), (values, records) = lax.scan(
+        block, (params, opt_state), (by_block(indices), by_block(keys)), length=blocks)
+    return Trace(params, opt_state, values, records)
+
+
+def _concat(parts: list):
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
+
+
+_jitted_train = jax.jit(train, static_argnums=(0, 1), static_argnames=(
+    "steps", "record_every", "step_probe", "block_reduce", "record_probe"))
+
+
+def train_with_snapshots(gradient: Gradient, optimizer: optax.GradientTransformation, params: Params,
+                         x: jax.Array, y: jax.Array, *, steps: int, snapshot_steps: Sequence[int],
+                         record_every: int | None = None, indices: jax.Array | None = None,
+                         keys: jax.Array | None = None, step_probe: StepProbe | None = None,
+                         block_reduce: Callable[[Any], Any] = block_sum,
+                         record_probe: RecordProbe | None = None) -> tuple[Trace, dict[int, Params]]:
+    """:func:`train`, keeping the parameters after ``s`` steps for every ``s`` in ``snapshot_steps``.
+
+    Runs :func:`train` (jitted; compiled once per segment length) between consecutive snapshot
+    steps, so the trajectory is the one :func:`train` takes in one go. ``record_every`` must
+    divide ``steps`` and every snapshot step (default: their greatest common divisor).
+
+    Returns:
+      ``(trace, {s: params after s steps})``; the trace's rows are concatenated over segments.
+    """
+    snapshot_steps = sorted({int(s) for s in snapshot_steps})
+    if any(not 0 <= s <= steps for s in snapshot_steps):
+        raise ValueError(f"snapshot steps must lie in [0, {steps}], got {list(snapshot_steps)}")
+    if record_every is None:
+        record_every = math.gcd(steps, *snapshot_steps)
+    if any(s % record_every for s in snapshot_steps):
+        raise ValueError(f"record_every ({record_every}) must divide every snapshot step {snapshot_steps}")
+    _check(steps, record_every, indices, keys)
+    run = _jitted_train
+    opt_state = optimizer.init(params)
+    snapshots, values, records, done = {}, [], [], 0
+    for stop in sorted(set(snapshot_steps) | {steps}):
+        if stop > done:
+            part = slice(done, stop)
+            trace = run(gradient, optimizer, params, x, y, steps=stop - done, record_every=record_every,
+                        indices=None if indices is None else indices[part], keys=None if keys is None else keys[part],
+                        opt_state=opt_state, step_probe=step_probe, block_reduce=block_reduce,
+                        record_probe=record_probe)
+            params, opt_state = trace.params, trace.opt_state
+            values.append(trace.step_values)
+            records.append(trace.records)
+            done = stop
+        if stop in snapshot_steps:
+            snapshots[stop] = params
+    return Trace(params, opt_state, _concat(values), _concat(records)), snapshots

@@ -1,0 +1,138 @@
+"""What a sweep produced (:class:`SweepResult`) and its files: the result ``.npz`` and the
+resumable checkpoint, both stored atomically with :mod:`cgnb.engine.store`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jax
+import numpy as np
+
+from . import losses, store
+from .sweep_config import SweepConfig
+
+if TYPE_CHECKING:  # the training state is the sweep's; only its structure is needed here
+    from .sweep import TrainState
+
+
+@dataclasses.dataclass(eq=False)
+class SweepResult:
+    """What a sweep produced, as numpy arrays with a leading variant axis V.
+
+    Attributes:
+      config: the :class:`SweepConfig`.
+      steps: (R,) record steps.
+      records: name -> (V, R) array (``null_*``: (V, R, n_null)); also reachable as
+        attributes, e.g. ``result.test_acc``.
+      first_learned: (V, N_eval) first record step each evaluation example was
+        classified as its training label, -1 if never.
+      pristine: (V, N_eval) the evaluation subset's pristine masks (to split first_learned).
+      noise, seed, c: (V,) the variants' metadata, for selecting curves (:meth:`index`).
+      params: final parameters with a leading V axis (None unless ``config.keep_params``).
+      key: the cache key.
+      from_cache: this result was loaded from a finished cache entry, no training ran.
+      chunks_run: chunks trained by this call (0 from cache; fewer than all after a resume).
+    """
+
+    config: SweepConfig
+    steps: np.ndarray
+    records: dict[str, np.ndarray]
+    first_learned: np.ndarray
+    pristine: np.ndarray
+    noise: np.ndarray
+    seed: np.ndarray
+    c: np.ndarray
+    params: losses.Params | None = None
+    key: str = ""
+    from_cache: bool = False
+    chunks_run: int = 0
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        records = self.__dict__.get("records", {})
+        if name in records:
+            return records[name]
+        raise AttributeError(f"SweepResult has no attribute or record {name!r}; records: {sorted(records)}")
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.records[name]
+
+    def __len__(self) -> int:
+        return len(self.seed)
+
+    def index(self, *, noise: float | None = None, seed: int | None = None, c: int | None = None) -> np.ndarray:
+        """Indices of the variants matching all given metadata, e.g. ``result.index(noise=0.5, c=2)``."""
+        keep = np.ones(len(self), bool)
+        if noise is not None:
+            keep &= np.isclose(self.noise, noise)
+        if seed is not None:
+            keep &= self.seed == seed
+        if c is not None:
+            keep &= self.c == c
+        return np.flatnonzero(keep)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the result to one ``.npz`` file, atomically (:func:`cgnb.engine.store.write_arrays`)."""
+        store.write_arrays(Path(path), self.to_arrays())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SweepResult":
+        """Read a result written by :meth:`save` (:class:`cgnb.engine.store.CorruptEntry` if unreadable)."""
+        return cls.from_arrays(store.read_arrays(Path(path)))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The result as named arrays: config (JSON), key, steps, records/<name>, params/<layer>/<name>, ..."""
+        arrays = {"config": np.array(self.config.to_json()), "key": np.array(self.key), "steps": self.steps,
+                  "first_learned": self.first_learned, "pristine": self.pristine, "noise": self.noise,
+                  "seed": self.seed, "c": self.c}
+        arrays.update({f"records/{k}": v for k, v in self.records.items()})
+        if self.params is not None:
+            arrays.update({f"params/{i}/{k}": np.asarray(v) for i, layer in enumerate(self.params)
+                           for k, v in layer.items()})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, files: dict[str, np.ndarray]) -> "SweepResult":
+        """The result of :meth:`to_arrays`' arrays."""
+        records = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("records/")}
+        layers: dict[int, dict[str, np.ndarray]] = {}
+        for k, v in files.items():
+            if k.startswith("params/"):
+                _, i, name = k.split("/")
+                layers.setdefault(int(i), {})[name] = v
+        params = [layers[i] for i in sorted(layers)] or None
+        return cls(SweepConfig.from_json(str(files["config"])), files["steps"], records, files["first_learned"],
+                   files["pristine"], files["noise"], files["seed"], files["c"], params, str(files["key"]))
+
+
+def save_checkpoint(path: Path, chunks_done: int, states: TrainState, records: dict[str, np.ndarray]) -> None:
+    """Write a checkpoint atomically: ``chunks_done``, the states' leaves (leading axis V) and the records
+    so far, name -> (V, R_done)."""
+    leaves = jax.tree_util.tree_leaves(states)
+    arrays = {"chunks_done": np.array(chunks_done)}
+    arrays.update({f"state/{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
+    arrays.update({f"records/{k}": v for k, v in records.items()})
+    store.write_arrays(path, arrays)
+
+
+def checkpoint_from_arrays(files: dict[str, np.ndarray], like: TrainState
+                            ) -> tuple[int, TrainState, dict[str, np.ndarray]]:
+    """``(chunks_done, states, records)`` of a checkpoint; ``like`` (arrays or ShapeDtypeStructs) gives the
+    state's structure. Raises ValueError when the arrays do not fit it."""
+    leaves, treedef = jax.tree_util.tree_flatten(like)
+    loaded = [files[f"state/{i:04d}"] for i in range(len(leaves))]
+    for got, want in zip(loaded, leaves):
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise ValueError(f"state {got.dtype}{list(got.shape)} where this sweep has {want.dtype}{list(want.shape)}")
+    records = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("records/")}
+    return int(files["chunks_done"]), jax.tree_util.tree_unflatten(treedef, loaded), records
+
+
+def result_from_arrays(files: dict[str, np.ndarray], key: str) -> SweepResult:
+    """The stored result of the sweep ``key`` (ValueError if the file holds another sweep's result)."""
+    result = SweepResult.from_arrays(files)
+    if result.key != key:
+        raise ValueError(f"it holds the result of sweep {result.key}, not {key}")
+    return result

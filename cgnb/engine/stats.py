@@ -1,0 +1,261 @@
+"""Statistics of per-example gradients: coherence, pairwise cosines, pristine/corrupt groups.
+
+Contents
+  coherence                  alpha = |mean g_i|^2 / mean |g_i|^2 of a loss's per-example gradients
+  gram, mean_pairwise_cosine, coherence_of_rows   the same ideas for given gradient rows (M, P),
+  cosine_from_gram, coherence_from_gram           in float64 from their Gram matrix
+  group_alphas(_many)        the Coherent Gradients paper's pristine/corrupt decomposition
+                             (alpha_p, alpha_c, section 2.4, Figure 2)
+  null_masks                 random re-designations of the pristine examples (null worlds)
+  group_contributions        mean cumulative contribution per pristine / corrupt example (Figure 3)
+
+Losses follow :data:`cgnb.engine.losses.Loss` (per-example, (B,)); an
+:class:`cgnb.engine.losses.MLPLoss` takes the factored fast paths of :mod:`cgnb.engine.pergrad`.
+
+A zero gradient has no direction: :func:`mean_pairwise_cosine` raises a ValueError for a zero
+row instead of giving it some cosine.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .losses import Loss, MLPLoss, Params
+from .pergrad import _check_batch, _mlp_mean_grad, mlp_factors, per_example_grads, ravel
+
+# ============================================================================ coherence
+
+
+def coherence(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array, *,
+              method: str = "auto") -> jax.Array:
+    """Coherence of the per-example gradients: ``alpha = |mean_i g_i|^2 / mean_i |g_i|^2``.
+
+    alpha = 1 when all g_i are equal and 1/m for m orthogonal gradients of equal norm
+    (Chatterjee, ICLR 2020, section 2.2; it is also ``|mean g|^2 / (|mean g|^2 + tr Cov g)``).
+
+    Args:
+      method: ``"mlp"`` -- squared norms from :func:`mlp_per_example_sq_norms`, no per-example
+        gradients (needs ``loss_fn`` an :class:`MLPLoss`); ``"vmap"`` -- materialise the per-example
+        gradients; ``"auto"`` -- ``"mlp"`` for an :class:`MLPLoss`, else ``"vmap"``.
+    Returns a scalar (NaN when every g_i is zero).
+    """
+    if method == "auto":
+        method = "mlp" if isinstance(loss_fn, MLPLoss) else "vmap"
+    if method == "mlp":
+        if not isinstance(loss_fn, MLPLoss):
+            raise ValueError("method='mlp' needs loss_fn=losses.MLPLoss(...) (an MLP and a loss of its "
+                             "outputs); use method='vmap' for other losses")
+        f = mlp_factors(loss_fn, params, x, y)
+        sq_norms = sum((jnp.sum(a * a, axis=1) + 1.0) * jnp.sum(d * d, axis=1)
+                       for a, d in zip(f.inputs, f.deltas))
+        mean_sq = sum(jnp.sum(leaf * leaf) for leaf in jax.tree_util.tree_leaves(_mlp_mean_grad(f)))
+        return mean_sq / jnp.mean(sq_norms)
+    if method == "vmap":
+        g = per_example_grads(loss_fn, params, x, y)
+        leaves = jax.tree_util.tree_leaves(g)
+        mean_sq = sum(jnp.sum(jnp.mean(l, axis=0) ** 2) for l in leaves)
+        per_sq = sum(jnp.sum(l.reshape(l.shape[0], -1) ** 2, axis=1) for l in leaves)
+        return mean_sq / jnp.mean(per_sq)
+    raise ValueError(f"method must be 'auto', 'mlp' or 'vmap', got {method!r}")
+
+
+def gram(g: np.ndarray) -> np.ndarray:
+    """Inner products of the rows of ``g`` (M, P): (M, M) float64.
+
+    A float32 ``g`` is multiplied in float32 BLAS (the statistics below need only the M x M
+    matrix, not P-sized float64 temporaries); other dtypes in float64.
+    """
+    g = np.asarray(g)
+    if g.ndim != 2:
+        raise ValueError(f"need a (M, P) array of gradients (one per row), got shape {g.shape}")
+    if g.dtype != np.float32:
+        g = g.astype(np.float64)
+    return (g @ g.T).astype(np.float64)
+
+
+def cosine_from_gram(m: np.ndarray) -> float:
+    """Mean of ``cos(g_j, g_k)`` over all pairs j != k, from the Gram matrix ``m`` (M, M) of M >= 2 rows.
+
+    Raises ValueError when a row is zero (a zero gradient has no direction).
+    """
+    k = len(m)
+    if k < 2:
+        raise ValueError(f"need M >= 2 gradients for a pairwise cosine, got {k}")
+    norms = np.sqrt(np.clip(np.diag(m), 0, None))
+    if np.any(norms == 0):
+        raise ValueError(f"{int(np.sum(norms == 0))} of the {k} gradients are zero; a zero gradient has no "
+                         f"direction, so its cosine is undefined (drop zero rows first)")
+    cos = m / np.outer(norms, norms)
+    return float((cos.sum() - np.trace(cos)) / (k * (k - 1)))
+
+
+def coherence_from_gram(m: np.ndarray) -> float:
+    """``alpha = |mean_k g_k|^2 / mean_k |g_k|^2`` from the Gram matrix ``m`` (M, M) of the rows g_k."""
+    denominator = np.mean(np.diag(m))
+    if denominator == 0:
+        raise ValueError("all gradients are zero; coherence is undefined")
+    return float(m.sum() / len(m) ** 2 / denominator)
+
+
+def mean_pairwise_cosine(g: np.ndarray) -> float:
+    """Mean cosine similarity over all pairs ``j != k`` of the rows of ``g`` (M, P), M >= 2, in float64.
+
+    Raises ValueError for a zero row: a zero gradient has no direction.
+    """
+    g = np.asarray(g)
+    if g.ndim != 2 or len(g) < 2:
+        raise ValueError(f"need a (M, P) array with M >= 2 gradients (one per row), got shape {g.shape}")
+    return cosine_from_gram(gram(g))
+
+
+def coherence_of_rows(g: np.ndarray) -> float:
+    """``alpha = |mean_k g_k|^2 / mean_k |g_k|^2`` of the rows of ``g`` (M, P), in float64: in [0, 1],
+    1 iff all rows are equal (:func:`coherence` for the per-example gradients of a loss)."""
+    g = np.asarray(g)
+    if g.ndim != 2 or len(g) < 1:
+        raise ValueError(f"need a (M, P) array of gradients (one per row), got shape {g.shape}")
+    return coherence_from_gram(gram(g))
+
+
+# ============================================================================ pristine / corrupt groups
+
+
+def _as_masks(mask: jax.Array, batch: int) -> jax.Array:
+    mask = jnp.asarray(mask)
+    if mask.dtype != jnp.bool_:
+        raise ValueError(f"mask must be boolean (True = pristine), got dtype {mask.dtype}")
+    if mask.shape[-1:] != (batch,):
+        raise ValueError(f"mask must have the batch size {batch} as its last axis, got shape {mask.shape}")
+    return mask
+
+
+def group_alphas_many(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
+                      masks: jax.Array) -> dict[str, jax.Array]:
+    """:func:`group_alphas` for a stack of masks (K, B), sharing one forward pass: values (K,).
+
+    Generic losses: one backward pass per mask plus one for g, batched with ``vmap``. An
+    :class:`MLPLoss` uses :func:`mlp_factors` (one forward and one backward pass) and one matrix
+    product per layer and mask, ``a^T (m * delta)``.
+    """
+    _check_batch(x, y)
+    masks = _as_masks(masks, x.shape[0])
+    if masks.ndim != 2:
+        raise ValueError(f"masks must be (K, B), got shape {masks.shape}")
+    if isinstance(loss_fn, MLPLoss):
+        f = mlp_factors(loss_fn, params, x, y)
+        weights = masks.astype(f.losses.dtype)
+        total = jnp.concatenate([jnp.concatenate([(a.T @ d).ravel(), jnp.sum(d, axis=0)])
+                                 for a, d in zip(f.inputs, f.deltas)])
+        group = jnp.concatenate([jnp.concatenate([jnp.einsum("bi,kb,bo->kio", a, weights, d).reshape(len(weights), -1),
+                                                  weights @ d], axis=1)
+                                 for a, d in zip(f.inputs, f.deltas)], axis=1)
+    else:
+        losses, vjp = jax.vjp(lambda p: loss_fn(p, x, y), params)
+        weights = masks.astype(losses.dtype)
+        cotangents = jnp.concatenate([jnp.ones_like(losses)[None], weights])
+        grads = jax.vmap(lambda w: ravel(vjp(w)[0]))(cotangents)  # (K + 1, P): g, then each g_p
+        total, group = grads[0], grads[1:]
+    sq = jnp.vdot(total, total)
+    dot_p = group @ total
+    dot_c = sq - dot_p
+    rest = total[None] - group  # g_c for each mask
+    norm_p, norm_c = jnp.linalg.norm(group, axis=1), jnp.linalg.norm(rest, axis=1)
+    return {
+        "alpha_p": dot_p / sq, "alpha_c": dot_c / sq,
+        "dot_p": dot_p, "dot_c": dot_c, "sq_norm": jnp.broadcast_to(sq, dot_p.shape),
+        "norm": jnp.broadcast_to(jnp.sqrt(sq), dot_p.shape), "norm_p": norm_p, "norm_c": norm_c,
+        "cos_pc": jnp.sum(group * rest, axis=1) / (norm_p * norm_c),
+        "n_p": jnp.sum(weights, axis=1), "n_c": jnp.sum(1.0 - weights, axis=1),
+    }
+
+
+def group_alphas(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
+                 mask: jax.Array) -> dict[str, jax.Array]:
+    """Split the summed gradient into a pristine and a corrupt part (Coherent Gradients, section 2.4).
+
+    With ``g_p = grad sum_{i in mask} l_i``, ``g_c = grad sum_{i not in mask} l_i`` and
+    ``g = g_p + g_c`` (one backward pass per group, no per-example gradients)::
+
+        alpha_p = <g, g_p> / |g|^2,   alpha_c = <g, g_c> / |g|^2,   alpha_p + alpha_c = 1:
+
+    the fractions of the first-order loss decrease ``eta |g|^2`` due to each group (cross terms
+    split equally). Returns scalars: alpha_p, alpha_c, dot_p = <g, g_p>, dot_c = |g|^2 - dot_p,
+    sq_norm = |g|^2, norm = |g|, norm_p, norm_c, cos_pc = cos(g_p, g_c) (NaN for an empty group)
+    and the group sizes n_p, n_c. An :class:`MLPLoss` takes the factored fast path.
+
+    Args:
+      mask: (B,) bool, True for pristine examples.
+    """
+    _check_batch(x, y)
+    mask = _as_masks(mask, x.shape[0])
+    if mask.ndim != 1:
+        raise ValueError(f"mask must be (B,), got shape {mask.shape}; use group_alphas_many for a stack")
+    return {k: v[0] for k, v in group_alphas_many(loss_fn, params, x, y, mask[None]).items()}
+
+
+def null_masks(key: jax.Array | np.random.Generator, mask: np.ndarray | jax.Array, k: int) -> np.ndarray | jax.Array:
+    """``k`` null-world masks per mask: random permutations of ``mask`` (same number of True).
+
+    In a null world the pristine/corrupt designation carries no information (Coherent
+    Gradients, section 2.4); feed the result to :func:`group_alphas_many`.
+
+    Args:
+      key: a JAX PRNG key -- ``mask`` must be (B,), the result is a (k, B) jax array, permutation j
+        drawn with ``jax.random.split(key, k)[j]`` (traceable); or a ``np.random.Generator`` --
+        ``mask`` may be (..., B), the result is (..., k, B) numpy, drawn row after row, k each.
+      mask: bool, True for pristine.
+      k: the number of null worlds, >= 1.
+    """
+    if int(k) < 1:
+        raise ValueError(f"k (the number of null worlds) must be >= 1, got {k}")
+    if isinstance(key, np.random.Generator):
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_ or mask.ndim < 1:
+            raise ValueError(f"mask must be a (..., B) bool array, got shape {mask.shape} dtype {mask.dtype}")
+        rows = mask.reshape(-1, mask.shape[-1])
+        drawn = np.stack([[key.permutation(row) for _ in range(int(k))] for row in rows])
+        return drawn.reshape(*mask.shape[:-1], int(k), mask.shape[-1])
+    mask = jnp.asarray(mask)
+    if mask.dtype != jnp.bool_ or mask.ndim != 1:
+        raise ValueError(f"mask must be a (B,) bool array with a JAX key (use a np.random.Generator for "
+                         f"stacks of masks), got shape {mask.shape} dtype {mask.dtype}")
+    return jax.vmap(lambda kk: jax.random.permutation(kk, mask))(jax.random.split(key, int(k)))
+
+
+def group_contributions(dot_p: jax.Array, dot_c: jax.Array, n_p: jax.Array | float,
+                        n_c: jax.Array | float, axis: int = 0) -> dict[str, jax.Array]:
+    """Mean cumulative contribution of one pristine / one corrupt example to the loss decrease.
+
+    The Coherent Gradients paper's Figure 3 (section 2.4): with ``m_p``, ``m_c`` the numbers of
+    pristine and corrupt examples,
+
+        f_p(t) = (1 / m_p) sum_{s <= t} alpha_p(s) |g(s)|^2 = (1 / m_p) sum_{s <= t} <g(s), g_p(s)>,
+        f_c(t) = (1 / m_c) sum_{s <= t} alpha_c(s) |g(s)|^2,
+
+    which are, to first order and up to the learning rate, the loss decrease accumulated up
+    to step t per pristine and per corrupt example (``dL ~ -eta |g|^2`` per step).
+
+    Args:
+      dot_p, dot_c: ``<g, g_p>`` and ``<g, g_c>`` at successive steps along ``axis`` (the
+        ``dot_p``/``dot_c`` of :func:`group_alphas`, stacked over steps).
+      n_p, n_c: group sizes, broadcasting against the inputs (constant or per step).
+    Returns ``{"f_p": ..., "f_c": ...}`` with the shape of the inputs (NaN for an empty group).
+    """
+    dot_p, dot_c = jnp.asarray(dot_p), jnp.asarray(dot_c)
+    if dot_p.shape != dot_c.shape or dot_p.ndim < 1:
+        raise ValueError(f"dot_p and dot_c must be arrays of the same shape with a step axis, got "
+                         f"{dot_p.shape} and {dot_c.shape}")
+    n_p, n_c = jnp.asarray(n_p, dot_p.dtype), jnp.asarray(n_c, dot_p.dtype)
+
+    def per_example(dots, n):
+        step = jnp.where(n > 0, dots / jnp.where(n > 0, n, 1.0), jnp.nan)
+        return jnp.cumsum(step, axis=axis)
+
+    return {"f_p": per_example(dot_p, n_p), "f_c": per_example(dot_c, n_c)}
+
+
+__all__ = [
+    "coherence", "gram", "cosine_from_gram", "coherence_from_gram", "mean_pairwise_cosine", "coherence_of_rows",
+    "group_alphas", "group_alphas_many", "null_masks", "group_contributions",
+]

@@ -1,0 +1,394 @@
+"""The coordinate-wise c-winsorized mean over a batch axis, and its MLP fast path.
+
+Contents
+  winsorize             (B, ...) -> (...): clip every coordinate to its (c+1)-th smallest / largest
+                        value over the batch, then average
+  winsorize_tree        the same for a pytree of per-example values (one kernel for all leaves)
+  mlp_winsorized_grad   the same for an MLP's per-example gradients given in factored form
+                        (:class:`cgnb.engine.pergrad.MLPFactors`), without materialising them
+  GENERIC_TILE, MLP_TILE_ROWS, MLP_TILE_COLS, TILE_LOOPS   the kernels' tiling
+
+The optax transform that applies it to per-example gradients is
+:func:`cgnb.engine.transforms.winsorized_mean`.
+
+How the winsorized mean is computed fast
+  Sorting the B per-example values of every coordinate costs ~1000x a plain SGD step on a CPU.
+  The c-winsorized mean only needs the c largest and c smallest values of every coordinate and
+  the two clipping bounds: ``sum_i clip(g_i, lo, hi) = (sum of the B - 2c middle values) +
+  c * hi + c * lo``. One pass over the examples finds them with two insertion networks of
+  2c min/max each (see ``_winsorized_kernel``), adding the middle values as they fall out, so
+  no extreme value is ever subtracted (infinite outliers are clipped away as by a sort).
+  Three details make this fast on XLA:CPU:
+
+  * the min/max run on integer keys (the float's bits, negatives flipped, so that integer order
+    is float order) -- one instruction each instead of the NaN-aware float min/max sequence;
+  * the loop over examples is unrolled into a single loop fusion with a single output (XLA:CPU
+    has no multi-output loop fusion, so carrying the running lists through a ``lax.scan``
+    recomputes them once per list), and the fusion runs inside ``fori_loop`` s over tiles of
+    coordinates, so that XLA compiles it once per loop instead of fusing a copy into every
+    consumer (:data:`TILE_LOOPS` independent loops share the tiles and may run concurrently);
+  * for MLPs, :func:`mlp_winsorized_grad` never materialises the (B, P) per-example gradients:
+    each tile computes ``a_i[r] * delta_i[s]`` on the fly from the layer inputs ``a`` and the
+    pre-activation gradients ``delta``.
+
+  NaN keys order above +inf (or below -inf for a negative sign bit), so a NaN is clipped away
+  like an infinite value when c >= 1 (a sort-and-clip would return NaN).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import pergrad
+
+PyTree = Any
+
+# Tile sizes of the order-statistics kernels (coordinates per loop iteration).
+GENERIC_TILE = 8192
+MLP_TILE_ROWS = 32
+MLP_TILE_COLS = 256
+# Independent tile loops per kernel (see _tile_loop). XLA:CPU runs each in-place kernel on one
+# thread; independent loops may run concurrently (2 loops were up to 2x faster on a busy 2-core
+# machine, and slower in another run), but every loop compiles its own copy of the kernel.
+# benchmarks/bench_engine.py compares 1 and 2 loops.
+TILE_LOOPS = 1
+
+
+# ============================================================================ the kernel
+
+# The insertion network works on integer keys: for IEEE floats, flipping the 31 magnitude bits of
+# negative numbers makes signed-integer order equal float order (-0.0 sorts just below +0.0, which
+# changes no clipped value). The map is its own inverse.
+_KEY_DTYPES = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}
+
+
+def _to_key(x: jax.Array) -> jax.Array:
+    itype = _KEY_DTYPES[x.dtype.itemsize]
+    return _flip(lax.bitcast_convert_type(x, itype))
+
+
+def _from_key(k: jax.Array, dtype) -> jax.Array:
+    return lax.bitcast_convert_type(_flip(k), dtype)
+
+
+def _flip(i: jax.Array) -> jax.Array:
+    bits = 8 * i.dtype.itemsize
+    sign = lax.shift_right_arithmetic(i, np.array(bits - 1, i.dtype))
+    return lax.bitwise_xor(i, lax.bitwise_and(sign, np.array(2 ** (bits - 1) - 1, i.dtype)))
+
+
+def _insert(running: list[jax.Array], value: jax.Array, keep: Callable, pass_on: Callable) -> list[jax.Array]:
+    """Push ``value`` through the sorted running list ``running`` (updated in place), one
+    elementwise compare-exchange per entry: ``keep`` (max for a top list, min for a bottom list)
+    stays, ``pass_on`` moves down. Returns ``[value, out_1, ..., out_L]``: what leaves each
+    depth, so ``out_L`` is the value pushed out of the whole list."""
+    carries, carry = [value], value
+    for j in range(len(running)):
+        running[j], carry = keep(running[j], carry), pass_on(running[j], carry)
+        carries.append(carry)
+    return carries
+
+
+def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int | jax.Array, levels: int,
+                       dtype) -> jax.Array:
+    """Winsorized mean over ``n`` examples ``example(i)`` (same shape each), as one expression.
+
+    Every value passes two insertion networks of integer keys: ``top`` keeps the c largest
+    values seen; the value it evicts (not among the c largest) enters ``bot``, which keeps the c
+    smallest of those; the value ``bot`` evicts is a middle value and is added to ``mid``. At
+    the end ``hi`` = the largest value evicted by ``top`` = the (c+1)-th largest, ``lo`` = the
+    smallest evicted by ``bot`` = the (c+1)-th smallest, and the winsorized mean is
+    ``(mid + c * hi + c * lo) / n`` -- no extreme value is ever subtracted, so infinite or huge
+    outliers are clipped away exactly as by a sort.
+
+    ``c`` is a Python int (then ``levels == c``) or a traced integer with ``levels = c_max``
+    (lists of c_max entries, the eviction at level c selected at run time; a c outside
+    [0, c_max] gives NaN).
+    """
+    static = isinstance(c, int)
+    mid = hi = lo = None
+    top: list = []
+    bot: list = []
+    for i in range(n):
+        value = example(i)
+        key = _to_key(value)
+        if i == 0:
+            itype = key.dtype
+            kmin = jnp.full_like(key, jnp.iinfo(itype).min)
+            kmax = jnp.full_like(key, jnp.iinfo(itype).max)
+            mid, hi, lo = jnp.zeros_like(value), kmin, kmax
+            if not static:  # sentinel-filled lists: kmin never leaves top's tail, kmax bot's
+                top, bot = [kmin] * levels, [kmax] * levels
+        carries = _insert(top, key, keep=lax.max, pass_on=lax.min)
+        if static:
+            if len(top) < c:  # fewer than c values so far: nothing leaves the top-c list
+                top.append(carries[-1])
+                continue
+            evicted = carries[c]
+        else:
+            evicted = lax.select_n(jnp.clip(c, 0, levels), *carries)
+        hi = lax.max(hi, evicted)
+        if not static and i < levels:  # the evicted value may be top's sentinel: keep it out of bot
+            evicted = jnp.where(evicted == kmin, kmax, evicted)
+        carries = _insert(bot, evicted, keep=lax.min, pass_on=lax.max)
+        if static:
+            if len(bot) < c:
+                bot.append(carries[-1])
+                continue
+            middle = carries[c]
+        else:
+            middle = lax.select_n(jnp.clip(c, 0, levels), *carries)
+        lo = lax.min(lo, middle)
+        middle_value = _from_key(middle, dtype)
+        if not static and i < 2 * levels:  # bot's sentinel: no middle value yet
+            middle_value = jnp.where(middle == kmax, jnp.zeros_like(middle_value), middle_value)
+        mid = mid + middle_value
+    hi, lo = _from_key(hi, dtype), _from_key(lo, dtype)
+    if static:
+        return (mid + c * hi + c * lo) / n if c else mid / n
+    c = jnp.asarray(c)
+    c_float = c.astype(dtype)
+    total = jnp.where(c == 0, mid, mid + c_float * hi + c_float * lo)
+    return jnp.where((c >= 0) & (c <= levels), total / n, jnp.nan)
+
+
+def _tile_loop(n_tiles: int, tile: Callable[[jax.Array], jax.Array], tile_shape: tuple[int, ...],
+               dtype, loops: int | None = None) -> jax.Array:
+    """``stack([tile(t) for t in range(n_tiles)])`` computed by ``fori_loop`` s over the tiles.
+
+    The loop keeps XLA from fusing a copy of the (large, unrolled) kernel into every consumer of
+    the result, so it is compiled once per loop. ``loops`` (default :data:`TILE_LOOPS`)
+    independent loops over contiguous ranges of tiles may run concurrently on XLA:CPU, whose
+    in-place (dynamic-update-slice) kernels are otherwise single-threaded; each loop adds one
+    compilation of the kernel. Every loop runs >= 2 trips (a single trip would be inlined).
+    """
+    loops = max(1, min(TILE_LOOPS if loops is None else int(loops), n_tiles // 2))
+    bounds = np.linspace(0, n_tiles, loops + 1).round().astype(int)
+    parts = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        def body(t, out, start=int(start)):
+            return lax.dynamic_update_index_in_dim(out, tile(start + t), t, 0)
+
+        parts.append(lax.fori_loop(0, int(stop - start), body, jnp.zeros((int(stop - start), *tile_shape), dtype)))
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+
+def _static_int(value: Any, name: str) -> int | None:
+    """``int(value)`` when value is a concrete integer, None when it is traced."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (bool, np.bool_)) or not (np.ndim(value) == 0 and np.issubdtype(
+            np.asarray(value).dtype, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def check_levels(c: int | jax.Array, c_max: int | None) -> int | None:
+    """Raise ValueError unless c is an integer (Python or traced) and c_max None or a Python int.
+
+    Returns ``int(c)`` for a concrete c, None for a traced one. The range checks need the batch
+    size and happen when the kernel runs.
+    """
+    c_static = _static_int(c, "c")
+    if c_max is not None and _static_int(c_max, "c_max") is None:
+        raise ValueError("c_max must be a Python int (it fixes the program's size); pass the traced "
+                         "winsorization level as c")
+    return c_static
+
+
+def _check_c(c: int | jax.Array, c_max: int | None, batch: int) -> tuple[int | None, int]:
+    """Validate (c, c_max) for a batch of ``batch``; returns (static c or None, k = c_max + 1)."""
+    c_static = _static_int(c, "c")
+    if c_max is not None:
+        c_max = _static_int(c_max, "c_max")
+        if c_max is None:
+            raise ValueError("c_max must be a Python int (it fixes the program's size); "
+                             "pass the traced winsorization level as c")
+        if not 0 <= c_max or not 2 * c_max < batch:
+            raise ValueError(f"c_max must satisfy 0 <= c_max < B/2 = {batch / 2:g} for a batch of "
+                             f"{batch} examples, got c_max={c_max}")
+    if c_static is not None:
+        if not 0 <= c_static or not 2 * c_static < batch:
+            raise ValueError(f"c must satisfy 0 <= c < B/2 = {batch / 2:g} for a batch of {batch} "
+                             f"examples, got c={c_static}")
+        if c_max is not None and c_static > c_max:
+            raise ValueError(f"c={c_static} exceeds c_max={c_max}; raise c_max or lower c")
+    elif c_max is None:
+        raise ValueError("c is traced (e.g. vmapped over winsorization levels): pass c_max, a Python "
+                         "int bounding it, so that one program serves every c in [0, c_max]")
+    k = (c_max if c_max is not None else c_static) + 1
+    return c_static, k
+
+
+def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = None) -> jax.Array:
+    """The c-winsorized mean over the leading (batch) axis: (B, ...) -> (...).
+
+    For every coordinate j with values ``v_1j..v_Bj`` sorted as ``v_(1) <= ... <= v_(B)``::
+
+        lo_j = v_(c+1),   hi_j = v_(B-c),   w_j = (1/B) sum_i clip(v_ij, lo_j, hi_j),
+
+    i.e. the c smallest and c largest values are replaced by the (c+1)-th smallest / largest
+    (ties count with their multiplicity, as in a sort). ``c = 0`` is the mean; a Python int
+    ``c = 0`` returns ``jnp.mean(per_example, axis=0)`` itself.
+
+    Args:
+      per_example: (B, ...) floating array, e.g. one leaf of :func:`cgnb.engine.pergrad.per_example_grads`.
+      c: 0 <= c < B/2; a Python int, or a traced integer (then ``c_max`` is required and the
+        result is NaN for a c outside [0, c_max]).
+      c_max: static upper bound of c: one program keeps the c_max extreme values of each side
+        and selects the evictions at level c at run time, so ``vmap`` over c in {0, 1, 2, 4}
+        (c_max = 4) runs as one program. A traced c = 0 equals the mean up to float rounding.
+
+    Cost: one pass over the B examples with about 4 c integer min/max per value (4 c_max plus
+    two selections for a traced c); no sort. NaNs count as infinite values (see the module doc).
+    """
+    per_example = jnp.asarray(per_example)
+    if per_example.ndim < 1 or per_example.shape[0] < 1:
+        raise ValueError(f"per_example must have a leading batch axis of size >= 1, got shape "
+                         f"{per_example.shape}")
+    if not jnp.issubdtype(per_example.dtype, jnp.floating):
+        raise ValueError(f"per_example must be a floating array, got dtype {per_example.dtype}")
+    batch = per_example.shape[0]
+    c_static, k = _check_c(c, c_max, batch)
+    if c_static == 0:
+        return jnp.mean(per_example, axis=0)
+    c_use = c_static if c_static is not None else c
+    shape, dtype = per_example.shape[1:], per_example.dtype
+    n = math.prod(shape)
+    n_tiles = max(2, -(-n // GENERIC_TILE))
+    width = -(-n // n_tiles)
+    flat = per_example.reshape(batch, n)
+    flat = jnp.pad(flat, ((0, 0), (0, n_tiles * width - n))).reshape(batch, n_tiles, width)
+
+    def tile(t):
+        block = lax.dynamic_index_in_dim(flat, t, 1, keepdims=False)  # (B, width)
+        return _winsorized_kernel(lambda i: block[i], batch, c_use, k - 1, dtype)
+
+    return _tile_loop(n_tiles, tile, (width,), dtype).reshape(-1)[:n].reshape(shape)
+
+
+def _stack_leaves(per_example: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree], int]:
+    """Per-example pytree (leading axis B on every leaf) -> (B, P) array, unravel, B."""
+    leaves, treedef = jax.tree_util.tree_flatten(per_example)
+    if not leaves:
+        raise ValueError("per-example updates are an empty pytree")
+    batch = leaves[0].shape[0] if jnp.ndim(leaves[0]) else None
+    if batch is None or any(jnp.ndim(l) < 1 or l.shape[0] != batch for l in leaves):
+        raise ValueError("per-example updates must have the same leading batch axis B on every leaf, "
+                         f"got shapes {[jnp.shape(l) for l in leaves]}; feed pergrad.per_example_grads(...)")
+    shapes = [l.shape[1:] for l in leaves]
+    sizes = [math.prod(s) for s in shapes]
+    dtype = jnp.result_type(*leaves)
+    flat = jnp.concatenate([l.reshape(batch, -1).astype(dtype) for l in leaves], axis=1)
+
+    def unravel(vec):
+        parts, start = [], 0
+        for leaf, shape, size in zip(leaves, shapes, sizes):
+            parts.append(vec[start:start + size].reshape(shape).astype(leaf.dtype))
+            start += size
+        return jax.tree_util.tree_unflatten(treedef, parts)
+
+    return flat, unravel, batch
+
+
+def winsorize_tree(per_example: PyTree, c: int | jax.Array, c_max: int | None = None) -> PyTree:
+    """:func:`winsorize` of a pytree of per-example values: every leaf (B, ...) -> (...).
+
+    All leaves are stacked into one (B, P) array and processed by one kernel; a Python int
+    c = 0 returns ``jnp.mean(leaf, axis=0)`` of every leaf (no stacking).
+    """
+    flat, unravel, batch = _stack_leaves(per_example)
+    if _static_int(c, "c") == 0:  # the exact mean of every leaf (XLA folds it into a backward pass)
+        _check_c(c, c_max, batch)
+        return jax.tree_util.tree_map(lambda leaf: jnp.mean(leaf, axis=0), per_example)
+    return unravel(winsorize(flat, c, c_max))
+
+
+# ============================================================================ MLP fast path
+
+
+class _TilePlan(NamedTuple):
+    left: jax.Array  # (n_left_blocks, B, R)
+    right: jax.Array  # (n_right_blocks, B, C)
+    left_index: np.ndarray  # (n_tiles,) which left block each tile uses
+    right_index: np.ndarray  # (n_tiles,)
+    layers: list  # per layer: (first tile, n_row_tiles, n_col_tiles, rows, cols, transposed)
+
+
+def _mlp_tile_plan(f: pergrad.MLPFactors, rows: int, cols: int) -> _TilePlan:
+    """Cover every layer's (d_in + 1) x d_out gradient (bias as a row of ones) with tiles.
+
+    A tile's values for example i are ``left[i][:, None] * right[i][None, :]``; narrow layers
+    are laid out transposed (delta on the left) when that needs fewer padded tiles.
+    """
+    batch = f.losses.shape[0]
+    ones = jnp.ones((batch, 1), f.inputs[0].dtype)
+    lefts, rights, li, ri, layers = [], [], [], [], []
+    n_left = n_right = n_tiles = 0
+    for a, d in zip(f.inputs, f.deltas):
+        aug = jnp.concatenate([a, ones], axis=1)
+
+        def padded(m, n):
+            return -(-m // rows) * rows * (-(-n // cols) * cols)
+
+        transposed = padded(d.shape[1], aug.shape[1]) < padded(aug.shape[1], d.shape[1])
+        lf, rf = (d, aug) if transposed else (aug, d)
+        nr, nc = -(-lf.shape[1] // rows), -(-rf.shape[1] // cols)
+        lefts.append(jnp.pad(lf, ((0, 0), (0, nr * rows - lf.shape[1]))).reshape(batch, nr, rows))
+        rights.append(jnp.pad(rf, ((0, 0), (0, nc * cols - rf.shape[1]))).reshape(batch, nc, cols))
+        li += [n_left + r for r in range(nr) for _ in range(nc)]
+        ri += [n_right + s for _ in range(nr) for s in range(nc)]
+        layers.append((n_tiles, nr, nc, lf.shape[1], rf.shape[1], transposed))
+        n_left, n_right, n_tiles = n_left + nr, n_right + nc, n_tiles + nr * nc
+    left = jnp.concatenate(lefts, axis=1).transpose(1, 0, 2)
+    right = jnp.concatenate(rights, axis=1).transpose(1, 0, 2)
+    return _TilePlan(left, right, np.asarray(li, np.int32), np.asarray(ri, np.int32), layers)
+
+
+def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: int | None = None) -> list:
+    """The c-winsorized mean gradient of an MLP from its per-example gradients in factored form.
+
+    ``factors`` are :func:`cgnb.engine.pergrad.mlp_factors` of a batch of B examples. Returns a
+    pytree like the MLP's parameters (``[{"w": (d_in, d_out), "b": (d_out,)}, ...]``, no batch
+    axis) equal to :func:`winsorize` of the per-example gradients leaf by leaf, computed tile by
+    tile so that the (B, P) per-example gradients never exist in memory. ``c``, ``c_max`` as in
+    :func:`winsorize`; a Python int c = 0 returns the mean gradient ``sum_i outer(a_i, delta_i) / B``.
+    """
+    if not isinstance(factors, pergrad.MLPFactors):
+        raise ValueError(f"mlp_winsorized_grad needs pergrad.MLPFactors (from pergrad.mlp_factors), got "
+                         f"{type(factors).__name__}; for per-example gradient arrays use winsorize")
+    batch = factors.losses.shape[0]
+    c_static, k = _check_c(c, c_max, batch)
+    if c_static == 0:
+        return [{"w": a.T @ d / batch, "b": jnp.sum(d, axis=0) / batch}
+                for a, d in zip(factors.inputs, factors.deltas)]
+    c_use = c_static if c_static is not None else c
+    plan = _mlp_tile_plan(factors, MLP_TILE_ROWS, MLP_TILE_COLS)
+    dtype = plan.left.dtype
+    # at least two tiles: a single-trip loop would be inlined and its kernel re-fused per consumer
+    n_tiles = max(2, len(plan.left_index))
+    left_index = jnp.asarray(np.resize(plan.left_index, n_tiles))
+    right_index = jnp.asarray(np.resize(plan.right_index, n_tiles))
+
+    def tile(t):
+        lf = lax.dynamic_index_in_dim(plan.left, left_index[t], 0, keepdims=False)  # (B, R)
+        rf = lax.dynamic_index_in_dim(plan.right, right_index[t], 0, keepdims=False)  # (B, C)
+        return _winsorized_kernel(lambda i: lf[i][:, None] * rf[i][None, :], batch, c_use, k - 1, dtype)
+
+    out = _tile_loop(n_tiles, tile, (MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
+    grads = []
+    for first, nr, nc, n_rows, n_cols, transposed in plan.layers:
+        block = out[first:first + nr * nc].reshape(nr, nc, MLP_TILE_ROWS, MLP_TILE_COLS)
+        block = block.transpose(0, 2, 1, 3).reshape(nr * MLP_TILE_ROWS, nc * MLP_TILE_COLS)[:n_rows, :n_cols]
+        if transposed:
+            block = block.T
+        grads.append({"w": block[:-1], "b": block[-1]})
+    return grads
+
+
+__all__ = ["check_levels", "winsorize", "winsorize_tree", "mlp_winsorized_grad", "GENERIC_TILE", "MLP_TILE_ROWS", "MLP_TILE_COLS", "TILE_LOOPS"]

@@ -1,0 +1,24 @@
+"""Tests of cgnb.chapters.coherence_figures: the figures draw from a small made-up sweep."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cgnb.chapters import coherence_figures as F  # noqa: E402
+
+from test_coherence import fake_sweep  # noqa: E402  (tests/chapters is on sys.path under pytest)
+
+
+def test_figures_draw():
+    result, _, _ = fake_sweep()
+    rng = np.random.default_rng(0)
+    early = {"decrease": rng.normal(size=(4, 3, 12)), "pristine": result.pristine, "noise": result.noise,
+             "seed": result.seed, "coherence": rng.uniform(0.01, 1, (4, 4))}
+    figs = [F.plot_alphas(result, [0.25, 0.75], n_null=2, stats_examples=12),
+            F.plot_gap_null(rng.normal(size=2), rng.normal(size=(2, 50)), 0.75)]
+    for fig in figs:
+        assert fig.axes
+        plt.close(fig)

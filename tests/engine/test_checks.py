@@ -1,0 +1,85 @@
+"""Bad input never trains silently: each case gets a clear error that says what was wrong."""
+import jax
+import numpy as np
+import pytest
+
+from cgnb.engine import checks, data, profiles, sweep
+
+
+def test_integer_rejects_floats_bools_and_small_values():
+    assert checks.integer("steps", np.int64(5), minimum=1) == 5
+    with pytest.raises(ValueError, match=r"steps must be an integer, got float 10.0; use steps=10"):
+        checks.integer("steps", 10.0)
+    with pytest.raises(ValueError, match="must be an integer"):
+        checks.integer("steps", True)
+    with pytest.raises(ValueError, match=">= 1"):
+        checks.integer("steps", 0, minimum=1)
+
+
+def test_real_rejects_strings_non_finite_and_out_of_range():
+    assert checks.real("lr", 1) == 1.0
+    for bad, message in (("0.5", "must be a number"), (float("inf"), "finite"), (float("nan"), "finite")):
+        with pytest.raises(ValueError, match=message):
+            checks.real("lr", bad)
+    with pytest.raises(ValueError, match="> 0"):
+        checks.real("lr", 0.0, positive=True)
+    with pytest.raises(ValueError, match=r"in \[0.0, 1.0\]"):
+        checks.real("noise", 1.5, low=0.0, high=1.0)
+
+
+def test_integer_array_and_label_range():
+    np.testing.assert_array_equal(checks.integer_array("c", [1.0, 2.0]), [1, 2])
+    with pytest.raises(ValueError, match=r"c must hold integers, got \[2.5\]"):
+        checks.integer_array("c", [1, 2.5])
+    with pytest.raises(ValueError, match=r"must lie in \[0, 10\) for 10 classes, got \[-1, 10\]"):
+        checks.labels_in_range("y", np.array([3, -1, 10]), 10)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("steps", 10.0, "steps must be an integer"),
+    ("record_every", 5.0, "record_every must be an integer"),
+    ("lr", float("inf"), "lr must be finite"),
+    ("lr", float("nan"), "lr must be finite"),
+    ("c_max", 2.5, "c_max must be an integer"),
+    ("batch_size", 0, "batch_size must be >= 1"),
+])
+def test_sweep_config_rejects_bad_fields(field, value, message):
+    fields = dict(sizes=(4, 3), steps=10, record_every=5)
+    fields[field] = value
+    if field == "c_max":
+        fields["method"] = "winsorized"
+    with pytest.raises(sweep.ConfigError, match=message):
+        sweep.SweepConfig(**fields)
+
+
+def test_variants_reject_fractional_c_negative_labels_and_nan_noise_levels():
+    labels, pristine = np.zeros((1, 4)), np.ones((1, 4), bool)
+    with pytest.raises(sweep.ConfigError, match=r"Variants.c must hold integers, got \[2.5\]"):
+        sweep.Variants(labels, pristine, c=2.5)
+    with pytest.raises(sweep.ConfigError, match="Variants.labels must be >= 0"):
+        sweep.Variants(-np.ones((1, 4)), pristine)
+    with pytest.raises(sweep.ConfigError, match="noise level must be finite"):
+        sweep.Variants.noise_grid(jax.random.PRNGKey(0), np.zeros(4, int), [float("nan")])
+
+
+def test_run_sweep_rejects_labels_outside_the_classes():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4)).astype(np.float32)
+    ds = data.Dataset(x, np.array([0, 1, 2, 0, 1, 2, 0, 1]), x, np.array([0, 1, 2, 0, 1, 2, 0, -1]), "toy", "toy")
+    config = sweep.SweepConfig(sizes=(4, 3), steps=2, record_every=1, batch_size=4)
+    with pytest.raises(sweep.ConfigError, match=r"data.y_test must lie in \[0, 3\) for 3 classes, got \[-1\]"):
+        sweep.run_sweep(config, ds, sweep.Variants.clean(ds.y_train), cache=False, progress=False)
+
+
+def test_label_noise_helpers_reject_strings_and_out_of_range_fractions():
+    with pytest.raises(ValueError, match="must be a number"):
+        data.corrupt_labels(jax.random.PRNGKey(0), np.zeros(4, int), "0.5")
+    with pytest.raises(ValueError, match=r"in \[0.0, 1.0\]"):
+        data.expected_proper_accuracy(1.5)
+
+
+def test_profile_error_suggests_commands_the_environment_has(monkeypatch):
+    monkeypatch.setenv("CGNB_PROFILE", "huge")
+    with pytest.raises(profiles.ProfileError, match="build_book.sh") as info:
+        profiles.profile()
+    assert "nbconvert" not in str(info.value)

@@ -1,0 +1,146 @@
+"""Tests of cgnb.engine.winsorize against a sort-and-clip numpy reference (timings: benchmarks/)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cgnb.engine import losses, nets, pergrad, winsorize
+
+XENT = losses.MLPLoss()
+
+
+def xent(params, x, y):
+    """The same loss as XENT, as a plain function (generic code paths)."""
+    return losses.cross_entropy(nets.forward(params, x), y)
+
+
+def mlp_problem(sizes=(6, 5, 4, 3), batch=8, seed=0):
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
+    params = nets.init(k1, sizes)
+    x = jax.random.normal(k2, (batch, sizes[0]))
+    y = jax.random.randint(k3, (batch,), 0, sizes[-1])
+    return params, x, y
+
+
+def sort_winsorize(a, c):
+    """Reference: sort each coordinate, clip to the (c+1)-th smallest / largest, average."""
+    a = np.asarray(a)
+    s = np.sort(a, axis=0)
+    return np.clip(a, s[c], s[a.shape[0] - 1 - c]).sum(axis=0) / a.shape[0]
+
+
+def tree_max_abs_diff(a, b):
+    return max(float(jnp.max(jnp.abs(u - v))) for u, v in zip(jax.tree_util.tree_leaves(a),
+                                                                 jax.tree_util.tree_leaves(b)))
+
+
+def generic_grads(params, x, y):
+    """Per-example gradients by vmap(grad) of the plain loss (no MLP fast path)."""
+    return jax.jit(pergrad.per_example_grads, static_argnums=0)(xent, params, x, y)
+
+
+def factors(params, x, y):
+    return jax.jit(pergrad.mlp_factors, static_argnums=0)(XENT, params, x, y)
+
+
+@pytest.fixture(scope="module")
+def tied():
+    """Integer-valued floats with many ties; B = 16 so every sum and mean is exact."""
+    return np.random.default_rng(0).integers(-3, 4, size=(16, 9, 7)).astype(np.float32)
+
+
+@pytest.mark.parametrize("c", [0, 1, 2, 4])
+def test_winsorize_equals_sort_and_clip_with_ties(tied, c):
+    got = jax.jit(winsorize.winsorize, static_argnums=1)(jnp.asarray(tied), c)
+    np.testing.assert_array_equal(np.asarray(got), sort_winsorize(tied, c))
+
+
+def test_winsorize_random_data_and_extremes():
+    a = np.random.default_rng(1).normal(size=(11, 300)).astype(np.float32)
+    a[:, 0] = 5.0  # all equal
+    a[3, 1] = np.inf  # one infinite outlier is clipped away for c >= 1
+    a[:, 2] = [-0.0, 0.0] * 5 + [0.0]  # signed zeros
+    for c in (1, 3, 5):
+        got = np.asarray(jax.jit(winsorize.winsorize, static_argnums=1)(jnp.asarray(a), c))
+        np.testing.assert_allclose(got, sort_winsorize(a, c), rtol=1e-6, atol=1e-7)
+    assert np.isinf(winsorize.winsorize(jnp.asarray(a), 0)[1])
+
+
+def test_winsorize_c0_is_exactly_the_mean():
+    a = jnp.asarray(np.random.default_rng(2).normal(size=(10, 33)).astype(np.float32))
+    np.testing.assert_array_equal(winsorize.winsorize(a, 0), jnp.mean(a, axis=0))
+    np.testing.assert_array_equal(winsorize.winsorize(a, 0, c_max=3), jnp.mean(a, axis=0))
+
+
+def test_winsorize_traced_c_is_one_program(tied):
+    program = jax.jit(jax.vmap(lambda c: winsorize.winsorize(jnp.asarray(tied), c, c_max=4)))
+    got = np.asarray(program(jnp.array([0, 1, 2, 4, 3])))
+    for row, c in enumerate([0, 1, 2, 4, 3]):
+        np.testing.assert_array_equal(got[row], sort_winsorize(tied, c))
+    # a traced c outside [0, c_max] cannot raise: it gives NaN
+    assert np.isnan(np.asarray(program(jnp.array([5, -1, 5, -1, 7])))).all()
+
+
+def test_winsorize_static_c_below_c_max(tied):
+    got = jax.jit(lambda a: winsorize.winsorize(a, 2, c_max=4))(jnp.asarray(tied))
+    np.testing.assert_array_equal(got, sort_winsorize(tied, 2))
+
+
+def test_winsorize_tree_processes_all_leaves_together(tied):
+    tree = {"a": jnp.asarray(tied), "b": jnp.asarray(tied[:, 0, :3])}
+    got = jax.jit(winsorize.winsorize_tree, static_argnums=1)(tree, 2)
+    for name in tree:
+        np.testing.assert_array_equal(got[name], sort_winsorize(tree[name], 2))
+    exact = winsorize.winsorize_tree(tree, 0)
+    np.testing.assert_array_equal(exact["a"], jnp.mean(tree["a"], axis=0))
+
+
+@pytest.mark.parametrize("sizes", [(6, 5, 4, 3), (40, 300, 3)])
+def test_mlp_winsorized_grad_equals_generic(sizes):
+    params, x, y = mlp_problem(sizes, batch=9)
+    per_example = generic_grads(params, x, y)
+    f = factors(params, x, y)
+    for c in (1, 4):
+        got = jax.jit(winsorize.mlp_winsorized_grad, static_argnums=1)(f, c)
+        want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
+        assert tree_max_abs_diff(got, want) < 1e-6
+
+
+def test_mlp_winsorized_grad_traced_c_and_c0():
+    params, x, y = mlp_problem(batch=9)
+    per_example = generic_grads(params, x, y)
+    f = factors(params, x, y)
+    got = jax.jit(jax.vmap(lambda c: winsorize.mlp_winsorized_grad(f, c, c_max=2)))(jnp.array([0, 1, 2]))
+    for row, c in enumerate([0, 1, 2]):
+        want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
+        assert tree_max_abs_diff(jax.tree_util.tree_map(lambda l: l[row], got), want) < 1e-6
+    plain = jax.jit(jax.grad(lambda p: jnp.mean(xent(p, x, y))))(params)
+    assert tree_max_abs_diff(winsorize.mlp_winsorized_grad(f, 0), plain) < 1e-6
+
+
+def test_bad_inputs_raise_clear_errors():
+    a = jnp.zeros((10, 3))
+    with pytest.raises(ValueError, match="0 <= c < B/2"):
+        winsorize.winsorize(a, 5)
+    with pytest.raises(ValueError, match="0 <= c < B/2"):
+        winsorize.winsorize(a, -1)
+    with pytest.raises(ValueError, match="0 <= c_max < B/2"):
+        winsorize.winsorize(a, 1, c_max=5)
+    with pytest.raises(ValueError, match="exceeds c_max"):
+        winsorize.winsorize(a, 3, c_max=2)
+    with pytest.raises(ValueError, match="pass c_max"):
+        jax.jit(lambda c: winsorize.winsorize(a, c))(1)
+    with pytest.raises(ValueError, match="c must be an integer"):
+        winsorize.winsorize(a, 1.5)
+    with pytest.raises(ValueError, match="c_max must be a Python int"):
+        jax.jit(lambda m: winsorize.winsorize(a, 1, c_max=m))(2)
+    with pytest.raises(ValueError, match="floating"):
+        winsorize.winsorize(jnp.zeros((10, 3), jnp.int32), 1)
+    with pytest.raises(ValueError, match="leading batch axis"):
+        winsorize.winsorize(jnp.zeros(()), 0)
+    with pytest.raises(ValueError, match="same leading batch axis"):
+        winsorize.winsorize_tree({"a": jnp.zeros((4, 2)), "b": jnp.zeros((5,))}, 1)
+    with pytest.raises(ValueError, match="MLPFactors"):
+        winsorize.mlp_winsorized_grad(a, 1)
+    with pytest.raises(ValueError, match="c_max must be a Python int"):
+        jax.jit(lambda m: winsorize.check_levels(1, m))(2)
