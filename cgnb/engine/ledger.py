@@ -1,4 +1,4 @@
-"""The claims ledger: check a claim on a measured value, record the outcome, fail loudly.
+"""The claims ledger: check a claim on a measured value, record the outcome, show it, fail loudly.
 
 Every chapter asserts its source's claims through :func:`check` (or a :class:`Ledger`
 bound to the chapter). Each check appends one JSON record to
@@ -6,23 +6,24 @@ bound to the chapter). Each check appends one JSON record to
 
     {"chapter": "ch2", "claim": "C2.1", "statement": "...", "profile": "quick",
      "value": 3.1e-08, "op": "<=", "threshold": 1e-05, "holds": true,
-     "status": "checked", "note": "", "time": "..."}
+     "outcome": "holds", "status": "holds", "note": "", "time": "..."}
 
-and raises :class:`ClaimFailed` (an ``AssertionError``, so nbval fails the notebook) with
-what was expected and what was measured when the claim does not hold. A measured value that is
-not finite (NaN, inf) is never recorded: the check raises :class:`ValueError`.
+Each claim ends as one of three outcomes: **holds** (asserted), **not reproduced** (measured and
+shown; the note says why it does not hold in this setting) or **refuted** (the measurement
+contradicts the source; the note gives the evidence). A check raises :class:`ClaimFailed` (an
+``AssertionError``, so nbval fails the notebook) when its result is not the declared outcome,
+with what was expected and what was measured. A measured value that is not finite (NaN, inf)
+is never recorded: the check raises :class:`ValueError`. In a notebook each check shows its
+result as one line where it runs (:class:`ClaimResult`).
 
 A notebook's run is a :class:`Ledger`: its records go to ``<chapter>.jsonl.running`` and replace
 ``<chapter>.jsonl`` only when :meth:`Ledger.finish` confirms that the run is complete (every
 expected claim checked, none failed), so a run that fails half-way never erases the records of
-the last good run. A claim that the
-sources make only at full scale is checked with ``paper_only=True``: in the ``paper``
-profile it is asserted as usual, in ``quick`` it is measured and recorded with status
-``"paper-only"`` but not asserted. The book's claims page renders all records of the
-last build with :func:`records_table`.
+the last good run. The book's claims page renders the records with :func:`records_table`.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -95,6 +96,60 @@ def describe(op: str, threshold: Any) -> str:
         return f"{op} {threshold}"
 
 
+OUTCOMES = ("holds", "not reproduced", "refuted")
+ICONS = {"holds": "✅", "not reproduced": "⚠️", "refuted": "❌", "fails": "🛑", "unexpectedly holds": "🛑"}
+
+
+@dataclasses.dataclass
+class ClaimResult:
+    """What one check recorded; true when the comparison held. Renders as one line in a notebook.
+
+    Attributes:
+      record: the ledger record (see the module docstring).
+    """
+
+    record: dict
+    _shown: bool = dataclasses.field(default=False, repr=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.record["holds"])
+
+    @property
+    def status(self) -> str:
+        """``holds``, ``not reproduced``, ``refuted``, ``fails`` or ``unexpectedly holds``."""
+        return self.record["status"]
+
+    def line(self) -> str:
+        """e.g. ``✅ C4.1 holds: measured 0.998, expected >= 0.99. <statement>``."""
+        r = self.record
+        threshold = tuple(r["threshold"]) if r["op"] == "within" else r["threshold"]
+        text = (f"{ICONS[r['status']]} **{r['claim']} {r['status']}**: measured {_fmt(r['value'])}, "
+                f"expected {describe(r['op'], threshold)}. {r['statement']}")
+        return text + (f" *Why: {r['note']}*" if r.get("note") else "")
+
+    def _repr_markdown_(self) -> str:
+        return self.line()
+
+    def _ipython_display_(self) -> None:
+        if not self._shown:
+            self._shown = True
+            from IPython.display import Markdown, display
+
+            display(Markdown(self.line()))
+
+    def __repr__(self) -> str:
+        return self.line()
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def check(
     chapter: str,
     claim: str,
@@ -103,51 +158,56 @@ def check(
     op: str,
     threshold: Any,
     *,
-    paper_only: bool = False,
-    reproduced: bool = True,
+    outcome: str = "holds",
     note: str = "",
     directory: Path | None = None,
     file: Path | None = None,
-) -> bool:
-    """Check ``value op threshold`` for a claim, append its record, raise if it fails.
+) -> ClaimResult:
+    """Check ``value op threshold`` for a claim, append its record, show it, raise if it is not as declared.
 
     Args:
       chapter: chapter id, e.g. ``"ch2"``; names the record file.
       claim: claim id, e.g. ``"C2.1"`` (chapter 2's first claim).
       statement: the claim in plain words, as the claims page shows it.
       value: the number (or bool) measured in this run.
-      op: one of ``< <= > >= == within``.
+      op: one of ``< <= > >= == within``; ``value op threshold`` is the source's statement.
       threshold: the number to compare with; ``(low, high)`` for ``within``.
-      paper_only: the claim is made at full scale only: asserted in the ``paper``
-        profile, measured and recorded but not asserted in ``quick``.
-      reproduced: ``False`` for a claim of the source that this chapter measured and found
-        not to hold (the text says why): recorded as ``"not reproduced"``, and the check
-        fails if the claim unexpectedly holds.
-      note: free text shown beside the record (e.g. why a claim is paper-only).
+      outcome: what the chapter found, one of :data:`OUTCOMES`: ``"holds"`` (asserted: the check
+        fails if the comparison does not hold), ``"not reproduced"`` (measured and shown, the
+        comparison does not hold in this setting, ``note`` says why) or ``"refuted"`` (the
+        measurement, which could have confirmed it, contradicts the source; ``note`` gives the
+        evidence). For the last two the check fails if the comparison unexpectedly holds, so a
+        change that makes the claim reproduce is noticed and the text updated.
+      note: the reason or evidence shown beside the record (required unless ``outcome="holds"``).
       directory: where the ledger lives (default :func:`cgnb.engine.paths.claims_dir`).
       file: the record file (default ``<directory>/<chapter>.jsonl``; a :class:`Ledger` passes
         its run's file).
 
     Returns:
-      Whether the claim holds.
+      A :class:`ClaimResult` (true when the comparison held); in a notebook it is shown as one line
+      (e.g. ``✅ C4.1 holds: measured 0.998, expected >= 0.99``) right where the check runs.
 
     Raises:
-      ClaimFailed: the claim is asserted in this profile and does not hold, or it was
-        declared not reproduced and holds.
-      ValueError, TypeError: malformed op, threshold or value, or a value that is not finite.
+      ClaimFailed: the result is not the declared ``outcome``.
+      ValueError, TypeError: malformed op, threshold, outcome or value, or a value that is not finite.
     """
     if not chapter or not claim:
         raise ValueError("check needs a chapter id (e.g. 'ch2') and a claim id (e.g. 'C2.1')")
-    if paper_only and not reproduced:
-        raise ValueError(f"claim {claim}: paper_only and reproduced=False exclude each other; choose one")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"claim {claim}: outcome must be one of {OUTCOMES}, got {outcome!r}")
+    if outcome != "holds" and not note.strip():
+        raise ValueError(f"claim {claim}: a claim recorded as {outcome!r} needs a note giving the reason or evidence")
     value = _as_number(value, f"value of claim {claim}")
     if not isinstance(value, bool) and not math.isfinite(value):
         raise ValueError(f"claim {claim} ({chapter}): the measured value is {value}, not a number a claim can "
                          f"rest on; the computation behind it failed (e.g. an empty group or a diverged run). "
                          f"Fix the measurement; nothing was recorded.")
     holds = evaluate(value, op, threshold)
+    if outcome == "holds":
+        status = "holds" if holds else "fails"
+    else:
+        status = "unexpectedly holds" if holds else outcome
     profile = profiles.profile()
-    asserted = not (paper_only and profile != "paper")
     record = {
         "chapter": chapter,
         "claim": claim,
@@ -157,7 +217,8 @@ def check(
         "op": op,
         "threshold": _jsonable(threshold),
         "holds": holds,
-        "status": "not reproduced" if not reproduced else ("checked" if asserted else "paper-only"),
+        "outcome": outcome,
+        "status": status,
         "note": note,
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -168,19 +229,20 @@ def check(
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
-    if not reproduced:
-        if holds:
-            raise ClaimFailed(
-                f"Claim {claim} ({chapter}, profile {profile}) was declared not reproduced, but it holds: "
-                f"measured {value!r}, {describe(op, threshold)}. Update the chapter's text and the check. "
-                f"Claim: {statement}")
-        return holds
-    if asserted and not holds:
+    result = ClaimResult(record)
+    if _in_notebook():
+        result._ipython_display_()
+    if status == "unexpectedly holds":
+        raise ClaimFailed(
+            f"Claim {claim} ({chapter}, profile {profile}) was recorded as {outcome}, but it holds: "
+            f"measured {value!r}, {describe(op, threshold)}. Update the chapter's text and the check. "
+            f"Claim: {statement}")
+    if status == "fails":
         raise ClaimFailed(
             f"Claim {claim} ({chapter}, profile {profile}) does not hold: expected value "
             f"{describe(op, threshold)}, measured {value!r}. Claim: {statement}"
         )
-    return holds
+    return result
 
 
 class Ledger:
@@ -203,7 +265,7 @@ class Ledger:
         self.running.write_text("", encoding="utf-8")
         self.failed: list[str] = []
 
-    def check(self, claim: str, statement: str, value: Any, op: str, threshold: Any, **kwargs) -> bool:
+    def check(self, claim: str, statement: str, value: Any, op: str, threshold: Any, **kwargs) -> ClaimResult:
         """See :func:`check`; the record goes to this run's file."""
         try:
             return check(self.chapter, claim, statement, value, op, threshold, file=self.running, **kwargs)
@@ -258,13 +320,9 @@ def _fmt(value: Any) -> str:
 
 
 def _result(record: dict) -> str:
-    """One word or phrase for a record: what was asserted and whether it held."""
-    status, holds = record["status"], record["holds"]
-    if status == "paper-only":
-        return "paper-only (" + ("holds here" if holds else "**does not hold** at this scale") + ")"
-    if status == "not reproduced":
-        return "**not reproduced**"
-    return "holds" if holds else "**fails**"
+    """One phrase for a record: its status with its icon, e.g. ``✅ holds``."""
+    status = record.get("status", "holds")
+    return f"{ICONS.get(status, '')} {status}".strip()
 
 
 def records_table(records: list[dict]) -> str:
@@ -285,23 +343,20 @@ def records_table(records: list[dict]) -> str:
 
 
 def summary(records: list[dict], expected: Mapping[str, Sequence[str]] | None = None) -> str:
-    """One Markdown paragraph: how many claims hold, are paper-only, failed, or are missing.
+    """One Markdown paragraph: how many claims hold, are not reproduced, refuted, failed, or are missing.
 
     ``expected`` maps each chapter id to the claim ids it must check (e.g.
     ``{"ch1": ("C1.1", "C1.2")}``); the claims among them that no record checks are listed
     as missing. ``None``: nothing is reported missing.
     """
     seen = {r["claim"] for r in records}
-    checked = [r for r in records if r["status"] == "checked"]
-    held = sum(r["holds"] for r in checked)
-    paper_only = [r for r in records if r["status"] == "paper-only"]
-    refuted = [r for r in records if r["status"] == "not reproduced"]
+    count = {s: sum(r["status"] == s for r in records) for s in (*OUTCOMES, "fails", "unexpectedly holds")}
     missing = [c for ids in (expected or {}).values() for c in ids if c not in seen]
     profiles_seen = sorted({r["profile"] for r in records}) or ["none"]
     text = (f"**{len(records)} checks** in the last build (profile: {', '.join(profiles_seen)}): "
-            f"{held} of {len(checked)} asserted checks hold, {len(checked) - held} failed; "
-            f"{len(paper_only)} paper-only (recorded, not asserted); "
-            f"{len(refuted)} found not to reproduce (asserted to fail, explained in the chapter)")
+            f"{count['holds']} hold, {count['not reproduced']} not reproduced, {count['refuted']} refuted"
+            f" (each with its reason in the chapter); "
+            f"{count['fails'] + count['unexpectedly holds']} failed their assertion")
     if expected is not None:
         text += (f"; not yet checked by any chapter: {', '.join(missing)}." if missing
                  else "; every expected claim was checked.")

@@ -49,9 +49,10 @@ def test_evaluate(value, op, threshold, holds):
 
 def test_check_records_and_passes(tmp_path):
     book_ledger = cgnb.Ledger("chX")
-    assert book_ledger.check("C9.1", "error is small", np.float32(1e-7), "<=", 1e-5) is True
+    result = book_ledger.check("C9.1", "error is small", np.float32(1e-7), "<=", 1e-5)
+    assert bool(result) is True and result.line().startswith("✅ **C9.1 holds**: measured 1e-07, expected <= 1e-05.")
     (record,) = read(tmp_path, "chX")
-    assert record["claim"] == "C9.1" and record["holds"] is True and record["status"] == "checked"
+    assert record["claim"] == "C9.1" and record["holds"] is True and record["status"] == "holds"
     assert record["profile"] == "quick" and record["chapter"] == "chX"
     assert record["value"] == pytest.approx(1e-7) and record["threshold"] == 1e-5 and record["op"] == "<="
 
@@ -64,13 +65,16 @@ def test_failed_claim_raises_with_expected_and_measured_and_is_recorded(tmp_path
     assert record["holds"] is False
 
 
-def test_paper_only_claim_is_recorded_not_asserted_in_quick(tmp_path, monkeypatch):
-    book_ledger = cgnb.Ledger("chX")
-    assert book_ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True, note="why") is False
-    assert read(tmp_path, "chX")[0]["status"] == "paper-only"
-    monkeypatch.setenv("CGNB_PROFILE", "paper")
-    with pytest.raises(ledger.ClaimFailed):
-        book_ledger.check("C9.3", "needs full scale", 0.1, ">", 0.5, paper_only=True)
+def test_outcome_is_validated_and_not_holds_needs_a_reason(tmp_path):
+    run = cgnb.Ledger("chX")
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        run.check("C9.3", "s", 0.1, ">", 0.5, outcome="paper-only")
+    with pytest.raises(ValueError, match="needs a note"):
+        run.check("C9.3", "s", 0.1, ">", 0.5, outcome="not reproduced")
+    result = run.check("C9.3", "source says big", 0.1, ">", 0.5, outcome="refuted", note="measured small on 5 seeds")
+    assert not result and result.status == "refuted" and read(tmp_path, "chX")[0]["outcome"] == "refuted"
+    assert result.line() == ("❌ **C9.3 refuted**: measured 0.1, expected > 0.5. source says big "
+                             "*Why: measured small on 5 seeds*")
 
 
 def test_new_run_starts_empty_and_keeps_other_chapters(tmp_path):
@@ -109,7 +113,7 @@ def test_non_finite_measurements_are_never_recorded(tmp_path, value):
     run = cgnb.Ledger("chX")
     for reproduced in (True, False):
         with pytest.raises(ValueError, match="not a number a claim can rest on"):
-            run.check("C9.5", "s", value, ">", 0.5, reproduced=reproduced)
+            run.check("C9.5", "s", value, ">", 0.5, outcome="holds" if reproduced else "not reproduced", note="n")
     assert read(tmp_path, "chX") == []
 
 
@@ -130,41 +134,39 @@ def test_records_table_sorts_claims_and_marks_failures(tmp_path):
     book_ledger = cgnb.Ledger("chX")
     book_ledger.check("C10.1", "later", 1.0, "<", 2.0)
     book_ledger.check("C2.10", "ten", 1.0, "<", 2.0)
-    book_ledger.check("C2.9", "nine | pipe", 3.0, "<", 2.0, paper_only=True)
+    book_ledger.check("C2.9", "nine | pipe", 3.0, "<", 2.0, outcome="not reproduced", note="why")
     book_ledger.finish()
     records = ledger.load_records()
     assert [r["claim"] for r in records] == ["C2.9", "C2.10", "C10.1"]
     table = ledger.records_table(records)
     lines = table.strip().splitlines()
     assert len(lines) == 2 + 3
-    assert "nine \\| pipe" in lines[2] and "paper-only (**does not hold** at this scale)" in lines[2]
-    assert "| C10.1 | later | 1 | < 2 | holds |" == lines[4]
-    failed = dict(records[2], holds=False, status="checked", profile="paper")
-    assert ledger.records_table([records[2], failed]).strip().splitlines()[-1].endswith("| **fails** [paper] |")
+    assert "nine \\| pipe" in lines[2] and "⚠️ not reproduced" in lines[2]
+    assert "| C10.1 | later | 1 | < 2 | ✅ holds |" == lines[4]
+    failed = dict(records[2], holds=False, status="fails", profile="paper")
+    assert ledger.records_table([records[2], failed]).strip().splitlines()[-1].endswith("| 🛑 fails [paper] |")
 
 
 def test_summary_counts_and_lists_missing_claims():
     ledger.check("ch2", "C2.1", "a", 1.0, "<", 2.0)
-    ledger.check("ch2", "C2.2", "b", 3.0, "<", 2.0, paper_only=True)
+    ledger.check("ch2", "C2.2", "b", 3.0, "<", 2.0, outcome="not reproduced", note="why")
     with pytest.raises(ledger.ClaimFailed):
         ledger.check("ch2", "C2.3", "c", 3.0, "<", 2.0)
     expected = {"ch1": ("C1.1",), "ch2": ("C2.1", "C2.2", "C2.3"), "ch6": ("C6.3",)}
     text = ledger.summary(ledger.load_records(), expected)
-    assert "**3 checks**" in text and "1 of 2 asserted checks hold, 1 failed" in text
-    assert "1 paper-only" in text and "C1.1" in text and "C2.1," not in text and "C6.3." in text
+    assert "**3 checks**" in text and "1 hold, 1 not reproduced, 0 refuted" in text and "1 failed their" in text
+    assert "C1.1" in text and "C2.1," not in text and "C6.3." in text
     assert "every expected claim was checked" in ledger.summary(ledger.load_records(), {"ch2": ("C2.1",)})
     assert "missing" not in ledger.summary(ledger.load_records()) and "not yet checked" not in ledger.summary(ledger.load_records())
 
 
 def test_not_reproduced_claim_is_recorded_and_must_keep_failing(tmp_path):
     book_ledger = cgnb.Ledger("chX")
-    assert book_ledger.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False) is False
+    assert not book_ledger.check("C9.4", "source says positive", -1.0, ">", 0, outcome="not reproduced", note="n")
     assert read(tmp_path, "chX")[0]["status"] == "not reproduced"
-    with pytest.raises(ledger.ClaimFailed, match="declared not reproduced, but it holds"):
-        book_ledger.check("C9.4", "source says positive", 1.0, ">", 0, reproduced=False)
-    with pytest.raises(ValueError, match="exclude each other"):
-        book_ledger.check("C9.4", "s", 1.0, ">", 0, reproduced=False, paper_only=True)
+    with pytest.raises(ledger.ClaimFailed, match="recorded as not reproduced, but it holds"):
+        book_ledger.check("C9.4", "source says positive", 1.0, ">", 0, outcome="not reproduced", note="n")
     fresh = cgnb.Ledger("chX")
-    fresh.check("C9.4", "source says positive", -1.0, ">", 0, reproduced=False)
+    fresh.check("C9.4", "source says positive", -1.0, ">", 0, outcome="not reproduced", note="n")
     fresh.finish(["C9.4"])
-    assert "1 found not to reproduce" in ledger.summary(ledger.load_records())
+    assert "1 not reproduced" in ledger.summary(ledger.load_records())
