@@ -276,9 +276,10 @@ def plot_boundaries(params: dict[str, Params], data: dict[str, jax.Array], neutr
                     lim: float = 2.0, n: int = 100):
     """Decision boundaries of each variant (columns) over the training set and the neutralized test set (rows).
 
-    ``params[name]`` holds one MLP per seed (leading axis S); the mean logit is shaded, each
-    seed's boundary is thin and the mean's thick. ``neutralized[name]`` (S,) are the
-    neutralized test accuracies shown in the bottom titles. Returns the figure.
+    ``params[name]`` holds one MLP per seed (leading axis S); the mean logit is shaded (a colour
+    bar per top panel), each seed's boundary is thin and the mean's thick. ``neutralized[name]``
+    (S,) are the neutralized test accuracies, named with their mean ± std in every panel's title.
+    Returns the figure.
     """
     axis, points = grid_points(lim, n)
     names = list(params)
@@ -292,14 +293,16 @@ def plot_boundaries(params: dict[str, Params], data: dict[str, jax.Array], neutr
             x = np.asarray(data[set_name]); y = np.asarray(data["y" if set_name == "x" else "y_test"])[: len(x)]
             if row == 0:
                 top = np.abs(mean_logit).max()
-                ax.contourf(axis, axis, mean_logit, 20, cmap="RdBu", vmin=-top, vmax=top, alpha=0.8)
+                shade = ax.contourf(axis, axis, mean_logit, 20, cmap="RdBu", vmin=-top, vmax=top, alpha=0.8)
+                fig.colorbar(shade, ax=ax, label=f"logit (mean of {len(logits)} seeds)", shrink=0.85)
             for seed_logit in logits:
                 ax.contour(axis, axis, seed_logit, [0.0], colors="k", linewidths=0.6, alpha=0.5)
             ax.contour(axis, axis, mean_logit, [0.0], colors="k", linewidths=1.8)
             show = slice(None) if row == 0 else slice(0, 400)
             _scatter_classes(ax, x[show], y[show])
             acc = neutralized[name]
-            plots.label(ax, "$x_1$", "$x_2$", name if row == 0 else f"neutralized: {acc.mean():.3f} ± {acc.std():.3f}")
+            where = "training set" if row == 0 else "neutralized test set"
+            plots.label(ax, "$x_1$", "$x_2$", f"{name} ({where})\nneutralized acc. {acc.mean():.3f} ± {acc.std():.3f}")
     return fig
 
 
@@ -320,7 +323,7 @@ def plot_reliance(neutralized: dict[str, np.ndarray], histories: dict, steps: in
         ax.scatter(np.full(seeds, j) + np.linspace(-0.2, 0.2, seeds), neutralized[name], color="k", s=10, zorder=3)
     ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
     ax.axhline(linear_alone, color="k", ls="--", lw=1, label="sign of $x_1$ alone")
-    ax.set_xticks(range(len(names)), names, rotation=25, ha="right"); ax.set_ylim(0.4, 0.8)
+    ax.set_xticks(range(len(names)), names, rotation=25, ha="right"); ax.set_ylim(0.4, 1.0)
     plots.label(ax, "", "accuracy on the neutralized test set", "which feature is used")
     ax.legend(fontsize=8)
     ax = axes[0, 1]

@@ -107,6 +107,59 @@ def excess_over_proper(curve: Curves) -> float:
     return float(np.max(curve.train_acc - curve.proper))
 
 
+def chance_agreement(curve: Curves, num_classes: int = 10) -> np.ndarray:
+    """(R,) training accuracy a network that memorizes nothing gets from the corrupt labels by chance.
+
+    Such a network treats a corrupt example like a test example: it is wrong about its true
+    class with probability ``1 - test_acc`` (measured at the same record), and a wrong
+    prediction lands on the one class the label was moved to with probability about
+    ``1 / (num_classes - 1)``. Weighted by the corrupt fraction ``1 - proper``:
+    ``(1 - proper) * (1 - test_acc) / (num_classes - 1)``.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    return (1.0 - curve.proper) * (1.0 - curve.test_acc) / (num_classes - 1)
+
+
+def memorization_margin(curve: Curves) -> float:
+    """Largest ``train_acc - proper - chance_agreement`` over the records: > 0 means memorization."""
+    return float(np.max(curve.train_acc - curve.proper - chance_agreement(curve)))
+
+
+def seed_curves(result: sweep.SweepResult, noise: float, c: int | None = None) -> list[Curves]:
+    """The :class:`Curves` of every seed of ``result`` at this noise level (and c), by seed."""
+    index = result.index(noise=noise, c=c)
+    if len(index) == 0:
+        raise ValueError(f"no variant with noise={noise}, c={c} (noise levels {np.unique(result.noise)}, "
+                         f"c {np.unique(result.c)})")
+    return [curves(result, noise, c=c, seed=int(s)) for s in sorted(np.unique(result.seed[index]))]
+
+
+def spread(values: Sequence[float]) -> tuple[float, float]:
+    """``(mean, max - min)`` of per-seed values (range 0 for a single seed)."""
+    values = np.asarray(values, float)
+    if values.ndim != 1 or len(values) < 1:
+        raise ValueError(f"spread needs a non-empty 1-D sequence, got shape {values.shape}")
+    return float(values.mean()), float(values.max() - values.min())
+
+
+def seeded_grid(key: jax.Array, y_train: np.ndarray, noise_levels: Sequence[float], *, seeds: Sequence[int],
+                claim_levels: Sequence[float], cs: Sequence[int] = (0,)) -> sweep.Variants:
+    """Variants: every seed at the ``claim_levels`` noise levels, the first seed at the others.
+
+    Labels, initialisation and minibatch order are :meth:`cgnb.engine.sweep.Variants.noise_grid`'s,
+    so a (noise, seed) cell is the same whatever else the grid holds.
+    """
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    missing = [n for n in claim_levels if n not in noise_levels]
+    if missing:
+        raise ValueError(f"claim_levels {missing} are not among the noise levels {list(noise_levels)}")
+    parts = [sweep.Variants.noise_grid(key, y_train, [n], seeds=seeds if n in claim_levels else seeds[:1], cs=cs)
+             for n in noise_levels]
+    return sweep.Variants.concat(*parts)
+
+
 # ----------------------------------------------------------------------------- winsorized sweeps
 
 
@@ -241,26 +294,40 @@ def step_times(params: Params, x: jax.Array, y: jax.Array, *, lr: float, methods
 # ----------------------------------------------------------------------------- figures
 
 
-def plot_grid(grid: Mapping[tuple[int, float], Curves], cs: Sequence[int], noise_levels: Sequence[float],
-              *, title: str | None = None):
+def _as_list(cell: Curves | Sequence[Curves]) -> list[Curves]:
+    return [cell] if isinstance(cell, Curves) else list(cell)
+
+
+def _band(ax, steps: np.ndarray, runs: Sequence[np.ndarray], colour, label: str, **kwargs) -> None:
+    """Mean line over the runs (each (R,)) and, for several runs, a min-max band."""
+    stacked = np.stack(runs)
+    ax.plot(steps, stacked.mean(axis=0), color=colour, label=label, **kwargs)
+    if len(runs) > 1:
+        ax.fill_between(steps, stacked.min(axis=0), stacked.max(axis=0), color=colour, alpha=0.25, linewidth=0)
+
+
+def plot_grid(grid: Mapping[tuple[int, float], Curves | Sequence[Curves]], cs: Sequence[int],
+              noise_levels: Sequence[float], *, title: str | None = None):
     """The paper's Figure 4: rows c, columns noise; training and test accuracy, overfit, proper accuracy.
 
-    ``grid[(c, noise)]`` is that panel's :class:`Curves`. Returns the figure.
+    ``grid[(c, noise)]`` is that panel's :class:`Curves`, or a list of them (one per seed): the
+    lines are then the seed means and the bands span the seeds' minimum to maximum. Returns the figure.
     """
     from ..engine import plots
 
     fig, axes = plots.grid(len(cs), len(noise_levels), size=(2.9, 2.2), sharex=True, sharey=True)
     for i, c in enumerate(cs):
         for j, noise in enumerate(noise_levels):
-            ax, curve = axes[i, j], grid[(c, noise)]
-            ax.plot(curve.steps, curve.train_acc, color="C0", label="training accuracy (noisy labels)")
-            ax.plot(curve.steps, curve.test_acc, color="C1", label="test accuracy")
-            ax.plot(curve.steps, curve.overfit, color="C2", label="overfit")
-            ax.axhline(curve.proper, color="0.3", linestyle="--", linewidth=1,
+            ax, runs = axes[i, j], _as_list(grid[(c, noise)])
+            steps = runs[0].steps
+            _band(ax, steps, [r.train_acc for r in runs], "C0", "training accuracy (noisy labels)")
+            _band(ax, steps, [r.test_acc for r in runs], "C1", "test accuracy")
+            _band(ax, steps, [r.overfit for r in runs], "C2", "overfit")
+            ax.axhline(float(np.mean([r.proper for r in runs])), color="0.3", linestyle="--", linewidth=1,
                        label="proper accuracy (exact fraction of unchanged labels)")
             ax.set_ylim(-0.05, 1.05)
             if i == 0:
-                ax.set_title(f"noise {noise:.0%}")
+                ax.set_title(f"noise {noise:.0%} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
             if j == 0:
                 ax.set_ylabel(f"c = {c}\naccuracy / overfit (fraction)")
             if i == len(cs) - 1:
@@ -276,8 +343,8 @@ def plot_methods(rows: Mapping[str, Mapping[float, Curves]], noise_levels: Seque
                  title: str | None = None):
     """One column per noise level; rows: training accuracy, test accuracy, overfit; one line per method.
 
-    ``rows[label][noise]`` is the :class:`Curves` of that method at that noise level. The
-    proper accuracy is drawn dashed in the training-accuracy row. Returns the figure.
+    ``rows[label][noise]`` is the :class:`Curves` of that method at that noise level, or a list
+    of them (one per seed: mean line, min-max band). The proper accuracy is drawn dashed in the training-accuracy row. Returns the figure.
     """
     from ..engine import plots
 
@@ -286,10 +353,11 @@ def plot_methods(rows: Mapping[str, Mapping[float, Curves]], noise_levels: Seque
     names = ("training accuracy", "test accuracy", "overfit")
     for j, noise in enumerate(noise_levels):
         for colour, (label, by_noise) in zip(colours, rows.items()):
-            curve = by_noise[noise]
-            for i, values in enumerate((curve.train_acc, curve.test_acc, curve.overfit)):
-                axes[i, j].plot(curve.steps, values, color=colour, label=label)
-        axes[0, j].axhline(next(iter(rows.values()))[noise].proper, color="0.3", linestyle="--", linewidth=1,
+            runs = _as_list(by_noise[noise])
+            for i, name in enumerate(("train_acc", "test_acc", "overfit")):
+                _band(axes[i, j], runs[0].steps, [getattr(r, name) for r in runs], colour, label)
+        first = _as_list(next(iter(rows.values()))[noise])
+        axes[0, j].axhline(float(np.mean([r.proper for r in first])), color="0.3", linestyle="--", linewidth=1,
                            label="proper accuracy")
         axes[0, j].set_title(f"noise {noise:.0%}")
         axes[-1, j].set_xlabel("training step")
@@ -307,7 +375,8 @@ def plot_memorization(grid: Mapping[tuple[int, float], Curves], cs: Sequence[int
     """Fraction of corrupt examples classified as their (wrong) training label, against step.
 
     One panel per noise level > 0, one line per winsorization level c (``grid[(c, noise)]``)
-    and per entry of ``extra`` (``extra[label][noise]``, dashed). Returns the figure.
+    and per entry of ``extra`` (``extra[label][noise]``, dashed); a cell may hold one
+    :class:`Curves` or a list (one per seed: mean line, min-max band). Returns the figure.
     """
     from ..engine import plots
 
@@ -316,11 +385,11 @@ def plot_memorization(grid: Mapping[tuple[int, float], Curves], cs: Sequence[int
     colours = plots.colors(len(cs))
     for ax, noise in zip(axes[0], noisy):
         for colour, c in zip(colours, cs):
-            curve = grid[(c, noise)]
-            ax.plot(curve.steps, curve.corrupt_acc, color=colour, label=f"c = {c}")
+            runs = _as_list(grid[(c, noise)])
+            _band(ax, runs[0].steps, [r.corrupt_acc for r in runs], colour, f"c = {c}")
         for k, (label, by_noise) in enumerate((extra or {}).items()):
-            curve = by_noise[noise]
-            ax.plot(curve.steps, curve.corrupt_acc, color=f"C{3 + k}", linestyle="--", label=label)
+            runs = _as_list(by_noise[noise])
+            _band(ax, runs[0].steps, [r.corrupt_acc for r in runs], f"C{3 + k}", label, linestyle="--")
         ax.set_ylim(-0.03, 1.03)
         plots.label(ax, "training step", "corrupt labels fitted (fraction)" if noise == noisy[0] else "",
                     f"noise {noise:.0%}")

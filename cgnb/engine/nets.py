@@ -102,6 +102,10 @@ def forward(
     """
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
+    d_in = params[0]["w"].shape[0]
+    if jnp.ndim(x) != 2 or x.shape[1] != d_in:
+        raise ValueError(f"x must be a batch (B, {d_in}) for this network's {d_in} inputs, got shape {jnp.shape(x)}; "
+                         f"reshape the inputs (e.g. images flattened to (B, {d_in})) or build the net for them")
     hidden = params[:-1]
     if masks is not None and len(masks) != len(hidden):
         raise ValueError(f"masks must hold one pattern per hidden layer ({len(hidden)}), got {len(masks)}")

@@ -57,9 +57,13 @@ def ravel(tree: Params) -> jax.Array:
 
 
 def _check_batch(x: jax.Array, y: jax.Array) -> None:
+    """x (B, ...) and y (B, ...) share a leading batch size B >= 1 (shapes are static: no cost in jit)."""
     if jnp.ndim(x) < 1 or jnp.ndim(y) < 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must be batches with the same leading size B, got shapes "
                          f"{jnp.shape(x)} and {jnp.shape(y)}")
+    if x.shape[0] == 0:
+        raise ValueError("the batch is empty (B = 0): a per-example statistic of no examples is undefined; "
+                         "pass at least one example")
 
 
 # ============================================================================ MLP fast paths

@@ -111,7 +111,9 @@ class VariantArrays(NamedTuple):
 
 
 def mean_loss(params: losses.Params, x: jax.Array, y: jax.Array) -> jax.Array:
-    """Mean of :func:`per_example_loss` over the batch: scalar."""
+    """Mean of :func:`per_example_loss` over the batch x (B, d), y (B,) with B >= 1: scalar."""
+    if x.shape[0] == 0:
+        raise ValueError("mean_loss of an empty batch (B = 0) is undefined; pass at least one example")
     return jnp.mean(per_example_loss(params, x, y))
 
 

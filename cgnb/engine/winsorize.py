@@ -57,6 +57,12 @@ MLP_TILE_COLS = 256
 # machine, and slower in another run), but every loop compiles its own copy of the kernel.
 # benchmarks/bench_engine.py compares 1 and 2 loops.
 TILE_LOOPS = 1
+# Order-statistics algorithms (see _pick_method): "network" (insertion networks, ~4 c min/max per
+# value; its unrolled program grows with B * c), "bisect" (counting bit by bit on the integer
+# keys: 32 passes whatever c, a small program), "sort" (jnp.sort over the batch: the GPU choice).
+# On the CPU the network serves c (or c_max) <= NETWORK_MAX_LEVEL, bisection the larger levels.
+METHODS = ("network", "bisect", "sort")
+NETWORK_MAX_LEVEL = 6
 
 
 # ============================================================================ the kernel
@@ -65,6 +71,7 @@ TILE_LOOPS = 1
 # negative numbers makes signed-integer order equal float order (-0.0 sorts just below +0.0, which
 # changes no clipped value). The map is its own inverse.
 _KEY_DTYPES = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}
+_UNSIGNED_DTYPES = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
 
 
 def _to_key(x: jax.Array) -> jax.Array:
@@ -94,9 +101,8 @@ def _insert(running: list[jax.Array], value: jax.Array, keep: Callable, pass_on:
     return carries
 
 
-def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int | jax.Array, levels: int,
-                       dtype) -> jax.Array:
-    """Winsorized mean over ``n`` examples ``example(i)`` (same shape each), as one expression.
+def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int, dtype) -> jax.Array:
+    """Winsorized mean over ``n`` examples ``example(i)`` (same shape each) for a static c >= 1.
 
     Every value passes two insertion networks of integer keys: ``top`` keeps the c largest
     values seen; the value it evicts (not among the c largest) enters ``bot``, which keeps the c
@@ -104,13 +110,9 @@ def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int | jax
     the end ``hi`` = the largest value evicted by ``top`` = the (c+1)-th largest, ``lo`` = the
     smallest evicted by ``bot`` = the (c+1)-th smallest, and the winsorized mean is
     ``(mid + c * hi + c * lo) / n`` -- no extreme value is ever subtracted, so infinite or huge
-    outliers are clipped away exactly as by a sort.
-
-    ``c`` is a Python int (then ``levels == c``) or a traced integer with ``levels = c_max``
-    (lists of c_max entries, the eviction at level c selected at run time; a c outside
-    [0, c_max] gives NaN).
+    outliers are clipped away exactly as by a sort. One expression (the loop over examples is
+    unrolled): about 4 c integer min/max per value.
     """
-    static = isinstance(c, int)
     mid = hi = lo = None
     top: list = []
     bot: list = []
@@ -119,42 +121,125 @@ def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int | jax
         key = _to_key(value)
         if i == 0:
             itype = key.dtype
-            kmin = jnp.full_like(key, jnp.iinfo(itype).min)
-            kmax = jnp.full_like(key, jnp.iinfo(itype).max)
-            mid, hi, lo = jnp.zeros_like(value), kmin, kmax
-            if not static:  # sentinel-filled lists: kmin never leaves top's tail, kmax bot's
-                top, bot = [kmin] * levels, [kmax] * levels
+            mid = jnp.zeros_like(value)
+            hi = jnp.full_like(key, jnp.iinfo(itype).min)
+            lo = jnp.full_like(key, jnp.iinfo(itype).max)
         carries = _insert(top, key, keep=lax.max, pass_on=lax.min)
-        if static:
-            if len(top) < c:  # fewer than c values so far: nothing leaves the top-c list
-                top.append(carries[-1])
-                continue
-            evicted = carries[c]
-        else:
-            evicted = lax.select_n(jnp.clip(c, 0, levels), *carries)
+        if len(top) < c:  # fewer than c values so far: nothing leaves the top-c list
+            top.append(carries[-1])
+            continue
+        evicted = carries[c]
         hi = lax.max(hi, evicted)
-        if not static and i < levels:  # the evicted value may be top's sentinel: keep it out of bot
-            evicted = jnp.where(evicted == kmin, kmax, evicted)
         carries = _insert(bot, evicted, keep=lax.min, pass_on=lax.max)
-        if static:
-            if len(bot) < c:
-                bot.append(carries[-1])
-                continue
-            middle = carries[c]
-        else:
-            middle = lax.select_n(jnp.clip(c, 0, levels), *carries)
+        if len(bot) < c:
+            bot.append(carries[-1])
+            continue
+        middle = carries[c]
         lo = lax.min(lo, middle)
-        middle_value = _from_key(middle, dtype)
-        if not static and i < 2 * levels:  # bot's sentinel: no middle value yet
-            middle_value = jnp.where(middle == kmax, jnp.zeros_like(middle_value), middle_value)
-        mid = mid + middle_value
+        mid = mid + _from_key(middle, dtype)
     hi, lo = _from_key(hi, dtype), _from_key(lo, dtype)
+    return (mid + c * hi + c * lo) / n
+
+
+def _network_bounds(example: Callable[[int], jax.Array], n: int, c: jax.Array,
+                    levels: int) -> tuple[jax.Array, jax.Array]:
+    """Keys of the (c+1)-th smallest and largest of ``n`` values, c traced in [0, levels].
+
+    Two independent insertion networks keep the ``levels + 1`` largest and smallest keys of
+    every coordinate (sentinel-filled, so no value is special); entry c of each is selected
+    once at the end -- never per example, which is what made XLA:CPU slow (a program running
+    minutes per step for c_max >= 3). About 4 (levels + 1) integer min/max per value.
+    """
+    top = bot = None
+    for i in range(n):
+        key = _to_key(example(i))
+        if i == 0:
+            info = jnp.iinfo(key.dtype)
+            top = [jnp.full_like(key, info.min)] * (levels + 1)
+            bot = [jnp.full_like(key, info.max)] * (levels + 1)
+        _insert(top, key, keep=lax.max, pass_on=lax.min)
+        _insert(bot, key, keep=lax.min, pass_on=lax.max)
+    level = jnp.clip(c, 0, levels)
+    return lax.select_n(level, *bot), lax.select_n(level, *top)
+
+
+def _unsigned(keys: jax.Array) -> jax.Array:
+    """Integer keys -> unsigned integers of the same order (sign bit flipped)."""
+    utype = _UNSIGNED_DTYPES[keys.dtype.itemsize]
+    bits = 8 * keys.dtype.itemsize
+    return lax.bitwise_xor(lax.bitcast_convert_type(keys, utype), np.array(1 << (bits - 1), utype))
+
+
+def _bisect_bounds(keys: jax.Array, c: int | jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Keys of the (c+1)-th smallest and largest over axis 0 of ``keys`` (n, ...), by counting.
+
+    The k-th smallest of every coordinate is built bit by bit from the top: bit b is 0 when at
+    least k values are <= (the bits found so far, bit b = 0, all lower bits 1). One pass over
+    the n values per bit (32 for float32), both ranks in the same pass; the program's size does
+    not depend on c or n, and c may be traced.
+    """
+    n, bits = keys.shape[0], 8 * keys.dtype.itemsize
+    u = _unsigned(keys)
+    utype = u.dtype
+    need = jnp.stack([jnp.asarray(c) + 1, n - jnp.asarray(c)]).astype(jnp.int32)  # ranks of lo, hi
+    need = need.reshape((2,) + (1,) * (u.ndim - 1))
+
+    def body(j, ans):  # ans (2, ...): the bits of both order statistics found so far
+        bit = lax.shift_left(np.array(1, utype), (bits - 1 - j).astype(utype))
+        probe = lax.bitwise_or(ans, bit - np.array(1, utype))
+        count = jnp.sum((u[None] <= probe[:, None]).astype(jnp.int32), axis=1)
+        return jnp.where(count >= need, ans, lax.bitwise_or(ans, bit))
+
+    ans = lax.fori_loop(0, bits, body, jnp.zeros((2,) + u.shape[1:], utype))
+    keys_out = lax.bitcast_convert_type(lax.bitwise_xor(ans, np.array(1 << (bits - 1), utype)), keys.dtype)
+    return keys_out[0], keys_out[1]
+
+
+def _sort_bounds(keys: jax.Array, c: int | jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Keys of the (c+1)-th smallest and largest over axis 0 by a sort (fast on GPUs)."""
+    s = jnp.sort(keys, axis=0)
+    n = keys.shape[0]
+    return (lax.dynamic_index_in_dim(s, c, 0, keepdims=False),
+            lax.dynamic_index_in_dim(s, n - 1 - jnp.asarray(c), 0, keepdims=False))
+
+
+def _clipped_mean(example: Callable[[int], jax.Array], n: int, lo: jax.Array, hi: jax.Array,
+                  dtype) -> jax.Array:
+    """``sum_i clip(example(i), lo, hi) / n`` with the bounds given as keys; the clip works on
+    keys, so NaNs are clipped away like infinite values. Summed in example order."""
+    total = None
+    for i in range(n):
+        value = _from_key(lax.clamp(lo, _to_key(example(i)), hi), dtype)
+        total = value if total is None else total + value
+    return total / n
+
+
+def _pick_method(method: str | None, c_static: int | None, levels: int) -> str:
+    """The order-statistics algorithm: ``method`` if given, else by backend and level."""
+    if method is not None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS} or None, got {method!r}")
+        return method
+    if jax.default_backend() != "cpu":
+        return "sort"
+    return "network" if (levels if c_static is None else c_static) <= NETWORK_MAX_LEVEL else "bisect"
+
+
+def _tile_mean(example: Callable[[int], jax.Array], block: Callable[[], jax.Array], n: int,
+               c: int | jax.Array, levels: int, dtype, method: str) -> jax.Array:
+    """The winsorized mean of one tile: values ``example(i)`` or all at once ``block()`` (n, ...)."""
+    static = isinstance(c, int)
+    if method == "network" and static:
+        return _winsorized_kernel(example, n, c, dtype)
+    if method == "network":
+        lo, hi = _network_bounds(example, n, c, levels)
+    else:
+        keys = _to_key(block())
+        lo, hi = (_bisect_bounds if method == "bisect" else _sort_bounds)(keys, c)
+    mean = _clipped_mean(example, n, lo, hi, dtype)
     if static:
-        return (mid + c * hi + c * lo) / n if c else mid / n
-    c = jnp.asarray(c)
-    c_float = c.astype(dtype)
-    total = jnp.where(c == 0, mid, mid + c_float * hi + c_float * lo)
-    return jnp.where((c >= 0) & (c <= levels), total / n, jnp.nan)
+        return mean
+    return jnp.where((c >= 0) & (c <= levels), mean, jnp.nan)
 
 
 def _tile_loop(n_tiles: int, tile: Callable[[jax.Array], jax.Array], tile_shape: tuple[int, ...],
@@ -225,7 +310,8 @@ def _check_c(c: int | jax.Array, c_max: int | None, batch: int) -> tuple[int | N
     return c_static, k
 
 
-def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = None) -> jax.Array:
+def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = None,
+              method: str | None = None) -> jax.Array:
     """The c-winsorized mean over the leading (batch) axis: (B, ...) -> (...).
 
     For every coordinate j with values ``v_1j..v_Bj`` sorted as ``v_(1) <= ... <= v_(B)``::
@@ -258,6 +344,7 @@ def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = No
     if c_static == 0:
         return jnp.mean(per_example, axis=0)
     c_use = c_static if c_static is not None else c
+    method = _pick_method(method, c_static, k - 1)
     shape, dtype = per_example.shape[1:], per_example.dtype
     n = math.prod(shape)
     n_tiles = max(2, -(-n // GENERIC_TILE))
@@ -267,7 +354,7 @@ def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = No
 
     def tile(t):
         block = lax.dynamic_index_in_dim(flat, t, 1, keepdims=False)  # (B, width)
-        return _winsorized_kernel(lambda i: block[i], batch, c_use, k - 1, dtype)
+        return _tile_mean(lambda i: block[i], lambda: block, batch, c_use, k - 1, dtype, method)
 
     return _tile_loop(n_tiles, tile, (width,), dtype).reshape(-1)[:n].reshape(shape)
 
@@ -296,7 +383,8 @@ def _stack_leaves(per_example: PyTree) -> tuple[jax.Array, Callable[[jax.Array],
     return flat, unravel, batch
 
 
-def winsorize_tree(per_example: PyTree, c: int | jax.Array, c_max: int | None = None) -> PyTree:
+def winsorize_tree(per_example: PyTree, c: int | jax.Array, c_max: int | None = None,
+                   method: str | None = None) -> PyTree:
     """:func:`winsorize` of a pytree of per-example values: every leaf (B, ...) -> (...).
 
     All leaves are stacked into one (B, P) array and processed by one kernel; a Python int
@@ -306,7 +394,7 @@ def winsorize_tree(per_example: PyTree, c: int | jax.Array, c_max: int | None = 
     if _static_int(c, "c") == 0:  # the exact mean of every leaf (XLA folds it into a backward pass)
         _check_c(c, c_max, batch)
         return jax.tree_util.tree_map(lambda leaf: jnp.mean(leaf, axis=0), per_example)
-    return unravel(winsorize(flat, c, c_max))
+    return unravel(winsorize(flat, c, c_max, method))
 
 
 # ============================================================================ MLP fast path
@@ -350,7 +438,8 @@ def _mlp_tile_plan(f: pergrad.MLPFactors, rows: int, cols: int) -> _TilePlan:
     return _TilePlan(left, right, np.asarray(li, np.int32), np.asarray(ri, np.int32), layers)
 
 
-def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: int | None = None) -> list:
+def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: int | None = None,
+                        method: str | None = None) -> list:
     """The c-winsorized mean gradient of an MLP from its per-example gradients in factored form.
 
     ``factors`` are :func:`cgnb.engine.pergrad.mlp_factors` of a batch of B examples. Returns a
@@ -368,6 +457,7 @@ def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: 
         return [{"w": a.T @ d / batch, "b": jnp.sum(d, axis=0) / batch}
                 for a, d in zip(factors.inputs, factors.deltas)]
     c_use = c_static if c_static is not None else c
+    method = _pick_method(method, c_static, k - 1)
     plan = _mlp_tile_plan(factors, MLP_TILE_ROWS, MLP_TILE_COLS)
     dtype = plan.left.dtype
     # at least two tiles: a single-trip loop would be inlined and its kernel re-fused per consumer
@@ -378,7 +468,8 @@ def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: 
     def tile(t):
         lf = lax.dynamic_index_in_dim(plan.left, left_index[t], 0, keepdims=False)  # (B, R)
         rf = lax.dynamic_index_in_dim(plan.right, right_index[t], 0, keepdims=False)  # (B, C)
-        return _winsorized_kernel(lambda i: lf[i][:, None] * rf[i][None, :], batch, c_use, k - 1, dtype)
+        return _tile_mean(lambda i: lf[i][:, None] * rf[i][None, :], lambda: lf[:, :, None] * rf[:, None, :],
+                          batch, c_use, k - 1, dtype, method)
 
     out = _tile_loop(n_tiles, tile, (MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
     grads = []
@@ -391,4 +482,4 @@ def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: 
     return grads
 
 
-__all__ = ["check_levels", "winsorize", "winsorize_tree", "mlp_winsorized_grad", "GENERIC_TILE", "MLP_TILE_ROWS", "MLP_TILE_COLS", "TILE_LOOPS"]
+__all__ = ["check_levels", "winsorize", "winsorize_tree", "mlp_winsorized_grad", "METHODS", "NETWORK_MAX_LEVEL", "GENERIC_TILE", "MLP_TILE_ROWS", "MLP_TILE_COLS", "TILE_LOOPS"]

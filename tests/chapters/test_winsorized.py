@@ -151,3 +151,47 @@ def test_static_step_program_matches_traced_one():
             np.testing.assert_allclose(np.asarray(g_layer[name]), w_layer[name], atol=1e-6)
     with pytest.raises(ValueError, match="static"):
         winsorized.step_program("sgd", 0.5, 0, True)
+
+
+def test_chance_agreement_and_memorization_margin():
+    curve = winsorized.curves(_fake_result(), 0.5, c=2)          # proper 0.75, test [0.1, 0.5, 0.6]
+    np.testing.assert_allclose(winsorized.chance_agreement(curve), 0.25 * (1 - np.array([0.1, 0.5, 0.6])) / 9)
+    expected = np.max(np.array([0.1, 0.6, 0.9]) - 0.75 - 0.25 * (1 - np.array([0.1, 0.5, 0.6])) / 9)
+    assert winsorized.memorization_margin(curve) == pytest.approx(expected)
+    # a network at proper accuracy plus exactly the chance agreement memorizes nothing: margin 0
+    flat = winsorized.Curves(**{**curve.__dict__, "train_acc": 0.75 + winsorized.chance_agreement(curve)})
+    assert winsorized.memorization_margin(flat) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="num_classes"):
+        winsorized.chance_agreement(curve, num_classes=1)
+
+
+def test_spread_and_seed_curves():
+    assert winsorized.spread([0.1, 0.4, 0.2]) == pytest.approx((0.7 / 3, 0.3))
+    assert winsorized.spread([0.5]) == (0.5, 0.0)
+    with pytest.raises(ValueError, match="non-empty"):
+        winsorized.spread([])
+    runs = winsorized.seed_curves(_fake_result(), 0.5, c=2)
+    assert len(runs) == 1 and runs[0].c == 2
+    with pytest.raises(ValueError, match="no variant"):
+        winsorized.seed_curves(_fake_result(), 0.25)
+
+
+def test_seeded_grid_gives_all_seeds_only_at_claim_levels():
+    y = np.arange(40) % 10
+    v = winsorized.seeded_grid(jax.random.PRNGKey(0), y, [0.0, 0.5, 1.0], seeds=[0, 1, 2], claim_levels=[0.5],
+                               cs=[1, 4])
+    assert len(v) == (1 + 3 + 1) * 2
+    assert sorted(set(v.seed[v.noise == 0.5])) == [0, 1, 2] and set(v.seed[v.noise != 0.5]) == {0}
+    # a (noise, seed) cell has the labels noise_grid gives it, whatever else is in the grid
+    alone = sweep.Variants.noise_grid(jax.random.PRNGKey(0), y, [0.5], seeds=[1])
+    np.testing.assert_array_equal(v.labels[(v.noise == 0.5) & (v.seed == 1)][0], alone.labels[0])
+    with pytest.raises(ValueError, match="claim_levels"):
+        winsorized.seeded_grid(jax.random.PRNGKey(0), y, [0.0], seeds=[0], claim_levels=[0.5])
+
+
+def test_grid_plot_draws_seed_bands():
+    result = _fake_result()
+    cell = [winsorized.curves(result, 0.5, c=0), winsorized.curves(result, 0.5, c=2)]
+    fig = winsorized.plot_grid({(0, 0.5): cell}, [0], [0.5])
+    assert len(fig.axes[0].collections) == 3                  # a band for train, test and overfit
+    assert "2 seeds" in fig.axes[0].get_title()

@@ -83,3 +83,24 @@ def test_profile_error_suggests_commands_the_environment_has(monkeypatch):
     with pytest.raises(profiles.ProfileError, match="build_book.sh") as info:
         profiles.profile()
     assert "nbconvert" not in str(info.value)
+
+
+def test_empty_batches_and_mismatched_shapes_are_clear_errors():
+    import jax.numpy as jnp
+
+    from cgnb.engine import losses, nets, pergrad, sampler, stats
+
+    params = nets.init(jax.random.PRNGKey(0), (4, 5, 3))
+    loss = losses.MLPLoss(losses.cross_entropy)
+    empty_x, empty_y = jnp.zeros((0, 4)), jnp.zeros((0,), jnp.int32)
+    for call in (lambda: stats.coherence(loss, params, empty_x, empty_y),
+                 lambda: pergrad.per_example_grads(loss, params, empty_x, empty_y),
+                 lambda: sweep.mean_loss(params, empty_x, empty_y)):
+        with pytest.raises(ValueError, match=r"empty batch|batch is empty"):
+            call()
+    with pytest.raises(ValueError, match=r"batch_size must be in \[1, n=10\], got 0"):
+        sampler.batch_indices(0, 0, 3, 10, 0)
+    with pytest.raises(ValueError, match=r"x must be a batch \(B, 4\) for this network's 4 inputs, got shape \(2, 5\)"):
+        nets.forward(params, jnp.zeros((2, 5)))
+    with pytest.raises(ValueError, match="same leading size B"):
+        pergrad.per_example_grads(loss, params, jnp.zeros((2, 4)), jnp.zeros((3,), jnp.int32))
