@@ -6,8 +6,21 @@ For every page in the table of contents: it loads without a JavaScript error and
 without fetching anything from the network (the site must work offline: MathJax is
 served from the site itself), its formulas are typeset by MathJax, every
 <img> has a non-zero natural size, each figure the executed notebook produced is on
-the page as an <img>, and no internal link points to a missing file or anchor. A
-screenshot of each page is saved. Exits 1 with one line per problem.
+the page as an <img>, and no internal link points to a missing file or anchor.
+
+What a reader needs to read it (at 1400 px unless said):
+
+- every output figure is shown at >= 85% of its natural width (the book's figures are drawn at
+  100 dpi with >= 10 pt text, so their labels stay >= 11 px high), links to its full-size PNG,
+  and has an alt text that is not a file name;
+- no code output scrolls sideways, and no output is a lone ``True`` or ``False``;
+- every chapter shows its status line and one inline result per expected claim, the status page
+  has a row for every chapter, and the executed notebook is what its download gives;
+- Colab links only on chapter pages, without ``/./``;
+- at 400 px the claims page's last column is on screen and nothing scrolls sideways.
+
+Three screenshots of each page (light and dark at 1400 px, light at 400 px) are saved under
+``--shots``. Exits 1 with one line per problem.
 """
 from __future__ import annotations
 
@@ -24,8 +37,15 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from cgnb.engine.ledger import anchor  # noqa: E402  (the id each inline claim result carries)
+
+WIDE, NARROW, HEIGHT = 1400, 400, 900
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1280,900"]
+         "--disable-component-update", "--disable-sync", "--disable-quic", f"--window-size={WIDE},{HEIGHT}",
+         "--hide-scrollbars", "--force-device-scale-factor=1"]
+#: A figure shown narrower than this fraction of its natural width is too small to read.
+MIN_FIGURE_SCALE = 0.85
 
 
 def toc_pages(toc: Path) -> list[str]:
@@ -94,9 +114,90 @@ const remote = performance.getEntriesByType('resource').map(e => e.name)
     .filter(n => /^https?:/.test(n));
 const math = document.querySelectorAll('.math').length;
 const typeset = document.querySelectorAll('mjx-container').length;
-return {imgs, links, ids, remote, math, typeset, title: document.title,
-        height: document.documentElement.scrollHeight};
+const figures = Array.from(document.querySelectorAll('.cell_output img')).map(i => ({
+    src: i.getAttribute('src'), alt: i.getAttribute('alt') || '', natural: i.naturalWidth,
+    shown: i.getBoundingClientRect().width, linked: !!(i.closest('a') && i.closest('a').getAttribute('href'))}));
+const scrolling = Array.from(document.querySelectorAll('.cell_output pre, .cell_output .output, .cell_output table, .cell_output div'))
+    .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+    .map(e => (e.innerText || '').trim().split('\\n')[0].slice(0, 60));
+const stray = Array.from(document.querySelectorAll('.cell_output .output, .cell_output > div'))
+    .filter(e => !e.querySelector('.output') && ['True', 'False'].includes((e.innerText || '').trim()))
+    .map(e => (e.innerText || '').trim());
+const claims = Array.from(document.querySelectorAll('[id^="claim-"]')).map(e => e.id);
+const status = document.querySelectorAll('p.cgnb-status').length;
+const colab = Array.from(document.querySelectorAll('a[href*="colab.research.google.com"]')).map(a => a.getAttribute('href'));
+return {imgs, links, ids, remote, math, typeset, title: document.title, figures, scrolling, stray, claims,
+        status, colab, height: document.documentElement.scrollHeight};
 """
+
+# At a narrow width: does anything (the claims table's last column above all) reach past the screen?
+NARROW_FACTS = """
+const view = document.documentElement.clientWidth;
+const main = document.querySelector('main') || document.body;
+const cells = Array.from(document.querySelectorAll('table.cgnb-claims tr > td:last-child'));
+const offscreen = cells.filter(c => c.getBoundingClientRect().right > view + 1).length;
+const wide = Array.from(main.querySelectorAll('table, pre, img')).filter(e => e.getBoundingClientRect().right > view + 1
+    && !e.closest('.cell_input') && getComputedStyle(e.parentElement).overflowX === 'visible').length;
+return {view, cells: cells.length, offscreen, wide, scroll: document.documentElement.scrollWidth};
+"""
+
+
+def chapter_problems(page: str, facts: dict, expected_claims: dict[str, tuple[str, ...]]) -> list[str]:
+    """What a chapter page must show: its status line and one inline result per expected claim."""
+    found = []
+    if not facts["status"]:
+        found.append(f"{page}: no status line under the title (book/_ext/cgnb_book.py)")
+    chapter = f"ch{int(Path(page).name[:2])}"
+    shown = set(facts["claims"])
+    missing = [c for c in expected_claims.get(chapter, ()) if anchor(c) not in shown]
+    if missing:
+        found.append(f"{page}: no inline result for claims {missing}")
+    return found
+
+
+def figure_problems(page: str, facts: dict) -> list[str]:
+    found = []
+    for f in facts["figures"]:
+        name = (f["src"] or "").rsplit("/", 1)[-1]
+        if f["natural"] and f["shown"] < MIN_FIGURE_SCALE * f["natural"]:
+            found.append(f"{page}: figure {name} shown at {f['shown']:.0f} px of its {f['natural']} px "
+                         f"({f['shown'] / f['natural']:.0%} < {MIN_FIGURE_SCALE:.0%}): its labels are too small")
+        if not f["linked"]:
+            found.append(f"{page}: figure {name} does not link to its full-size image")
+        if not f["alt"].strip() or f["alt"].strip().lower().endswith((".png", ".svg", ".jpg")):
+            found.append(f"{page}: figure {name} has no alt text (alt={f['alt']!r})")
+    found += [f"{page}: a code output scrolls sideways: {text!r}" for text in facts["scrolling"]]
+    found += [f"{page}: stray {text} output (a bare expression's value)" for text in facts["stray"]]
+    return found
+
+
+def download_problems(page: str, html_root: Path) -> list[str]:
+    """A chapter's notebook download (the _sources copy) must be the executed notebook."""
+    copy = html_root / "_sources" / f"{page}.ipynb"
+    if not copy.is_file():
+        return [f"{page}: no notebook to download ({copy.relative_to(html_root)})"]
+    nb = json.loads(copy.read_text())
+    if not any(cell.get("outputs") for cell in nb["cells"] if cell["cell_type"] == "code"):
+        return [f"{page}: the notebook download has no outputs (the source, not the executed notebook)"]
+    return []
+
+
+def expected_claims() -> dict[str, tuple[str, ...]]:
+    from cgnb.chapters import EXPECTED_CLAIMS
+
+    return EXPECTED_CLAIMS
+
+
+def color_scheme(browser, scheme: str) -> None:
+    """Make the page see the system colour scheme ``scheme`` ("light" or "dark")."""
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                            {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+
+
+def screenshot(browser, path: Path, width: int, height: int) -> None:
+    browser.set_window_size(width, min(max(HEIGHT, height), 16000))
+    browser.save_screenshot(str(path))
+    browser.set_window_size(WIDE, HEIGHT)
 
 
 def check_link(page_file: Path, href: str, html_root: Path, anchors: dict[Path, set[str]]) -> str | None:
@@ -132,13 +233,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cgnb-chromium-") as profile_dir:
         browser = driver(profile_dir)
         try:
-            for page in toc_pages(ROOT / "_toc.yml"):
+            color_scheme(browser, "light")
+            pages = toc_pages(ROOT / "_toc.yml")
+            claims = expected_claims()
+            for page in pages:
                 page_file = html_root / f"{page}.html"
                 if not page_file.is_file():
                     problems.append(f"{page}: page missing from the built site ({page_file})")
                     continue
-                browser.get(page_file.as_uri())
-                facts = browser.execute_script("return (async () => {" + WAIT_FOR_MATHJAX + PAGE_FACTS + "})();")
+                for attempt in range(3):  # a page read while still loading shows no links at all: read it again
+                    browser.get(page_file.as_uri())
+                    facts = browser.execute_script("return (async () => {" + WAIT_FOR_MATHJAX + PAGE_FACTS + "})();")
+                    if facts["links"]:
+                        break
                 errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
                 problems += [f"{page}: console error: {m}" for m in errors]
                 problems += [f"{page}: fetched {url} from the network (the site must work offline)"
@@ -155,14 +262,52 @@ def main() -> int:
                     problem = check_link(page_file, href, html_root, anchors)
                     if problem:
                         problems.append(f"{page}: {problem}")
-                browser.set_window_size(1280, min(max(900, facts["height"]), 16000))
-                shot = args.shots / (page.replace("/", "__") + ".png")
-                browser.save_screenshot(str(shot))
-                browser.set_window_size(1280, 900)
-                # errors raised by the page's scripts while it was resized for the screenshot
+                chapter = page.startswith("notebooks/")
+                problems += figure_problems(page, facts)
+                if chapter:
+                    problems += chapter_problems(page, facts, claims)
+                    problems += download_problems(page, html_root)
+                    if not facts["colab"]:
+                        problems.append(f"{page}: no Colab launch link")
+                elif facts["colab"]:
+                    problems.append(f"{page}: a Colab launch link on a page that is not a notebook chapter")
+                problems += [f"{page}: Colab link with '/./': {url}" for url in facts["colab"] if "/./" in url]
+                if page == "book/status":
+                    chapters = [p for p in pages if p.startswith("notebooks/")]
+                    rows = browser.execute_script(
+                        "return Array.from(document.querySelectorAll('table.cgnb-status-table tbody tr a')).map(a => a.getAttribute('href'));")
+                    for chapter_page in chapters:
+                        if not any(Path(h.split("#")[0]).stem == Path(chapter_page).name for h in rows):
+                            problems.append(f"{page}: no status row for {chapter_page}")
+                stem = page.replace("/", "__")
+                screenshot(browser, args.shots / f"{stem}__light.png", WIDE, facts["height"])
+                color_scheme(browser, "dark")  # a reader whose system is set to dark (the site follows it)
+                browser.get(page_file.as_uri())
+                browser.execute_script("return (async () => {" + WAIT_FOR_MATHJAX + "})();")
+                if browser.execute_script("return document.documentElement.dataset.theme;") != "dark":
+                    problems.append(f"{page}: does not switch to the dark theme when the system is dark")
+                screenshot(browser, args.shots / f"{stem}__dark.png", WIDE, facts["height"])
+                color_scheme(browser, "light")
+                browser.set_window_size(NARROW, HEIGHT)
+                browser.get(page_file.as_uri())  # laid out at 400 px from the start, as on a phone
+                browser.execute_script("return (async () => {" + WAIT_FOR_MATHJAX + "})();")
+                narrow = browser.execute_script(NARROW_FACTS)
+                if narrow["offscreen"]:
+                    problems.append(f"{page}: at {NARROW} px the last column of {narrow['offscreen']} of "
+                                    f"{narrow['cells']} claim rows is off-screen")
+                if page == "book/claims" and not narrow["cells"]:
+                    problems.append(f"{page}: no claims table (table.cgnb-claims)")
+                if page == "book/claims" and narrow["scroll"] > narrow["view"] + 1:
+                    problems.append(f"{page}: at {NARROW} px the page scrolls sideways "
+                                    f"({narrow['scroll']} px wide in a {narrow['view']} px window)")
+                height = browser.execute_script("return document.documentElement.scrollHeight;")
+                screenshot(browser, args.shots / f"{stem}__{NARROW}.png", NARROW, height)
+                # errors raised by the page's scripts while it was resized for the screenshots
                 late = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
                 problems += [f"{page}: console error (after resizing): {m}" for m in late]
-                print(f"ok? {page}: {shown}/{wanted} figures, {len(set(facts['links']))} links -> {shot.name}")
+                small = [f for f in facts["figures"] if f["natural"] and f["shown"] < MIN_FIGURE_SCALE * f["natural"]]
+                print(f"ok? {page}: {shown}/{wanted} figures ({len(small)} shrunk), {len(facts['claims'])} inline "
+                      f"claim results, {len(set(facts['links']))} links -> {stem}__{{light,dark,{NARROW}}}.png")
         finally:
             browser.quit()
     for problem in problems:

@@ -1,11 +1,17 @@
-"""Keep the chapter notebooks uniform: install cell from _config.yml, stripped outputs.
+"""Keep the chapter notebooks uniform: install cell from _config.yml, folded code, stripped outputs.
 
-    python scripts/notebooks.py sync    # rewrite install cells, strip outputs
+    python scripts/notebooks.py sync    # rewrite install cells, fold code cells, strip outputs
     python scripts/notebooks.py check   # exit 1 and say what is wrong
 
 Every chapter notebook starts with a code cell that installs cgnb from the repository
 named in ``_config.yml`` when cgnb cannot be imported (a fresh Colab runtime), and does
 nothing when it can (a local checkout with ``pip install -e .``).
+
+Folding (the site shows the narrative first): ``sync`` tags ``hide-input`` every code cell that
+:func:`folds` picks (install, imports, plotting, training runners), so chapter authors do not tag
+by hand. The cells a reader should see stay open: the ``parameters`` cell, the per-example
+gradient line and the claim checks (``check`` reports them if folded). A cell tagged
+``show-input`` is never folded.
 """
 from __future__ import annotations
 
@@ -18,6 +24,14 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 INSTALL_TAG = "cgnb-install"
+FOLD_TAG, OPEN_TAG = "hide-input", "show-input"
+#: A cell holding one of these stays open: the reader should see it.
+KEEP_OPEN = ("per_example_grads", ".check(", ".finish(")
+#: A cell holding one of these draws a figure; its code is folded (the figure stays).
+PLOTTING = ("plt.", "fig,", "fig =", "plots.", "_figures.", ".plot(", ".imshow(")
+#: A cell holding one of these runs an experiment; its code is folded (its printed result stays).
+RUNNING = ("run_sweep(", "_sweep(", "loop.train(", "runs.", "_training.", "_runs.")
+IMPORT_LINE = re.compile(r"^(import \S|from \S+ import |plots\.use_style\(\)|%)")
 
 
 def repository_url() -> str:
@@ -41,6 +55,26 @@ def install_cell_source(url: str | None = None) -> str:
     )
 
 
+def _code_lines(source: str) -> list[str]:
+    return [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def must_stay_open(cell) -> bool:
+    """The parameters cell, the per-example gradient line and the claim checks."""
+    return "parameters" in cell.metadata.get("tags", []) or any(k in cell.source for k in KEEP_OPEN)
+
+
+def folds(cell) -> bool:
+    """Whether the site shows this code cell's source folded: install, import, plotting or runner cells."""
+    tags = cell.metadata.get("tags", [])
+    if cell.cell_type != "code" or OPEN_TAG in tags or must_stay_open(cell):
+        return False
+    lines = _code_lines(cell.source)
+    if INSTALL_TAG in tags or (lines and all(IMPORT_LINE.match(line) for line in lines)):
+        return True
+    return any(k in cell.source for k in PLOTTING + RUNNING)
+
+
 def problems(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     found = []
@@ -50,6 +84,12 @@ def problems(path: Path) -> list[str]:
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     if len(params) != 1:
         found.append(f"needs exactly one code cell tagged 'parameters', has {len(params)}")
+    for i, cell in enumerate(code, 1):
+        tags = cell.metadata.get("tags", [])
+        if folds(cell) and FOLD_TAG not in tags:
+            found.append(f"code cell {i} should be folded (tag {FOLD_TAG!r}; run `python scripts/notebooks.py sync`)")
+        if must_stay_open(cell) and ({FOLD_TAG, "remove-input", "remove-cell"} & set(tags)):
+            found.append(f"code cell {i} must stay open (parameters, per-example gradients or claim checks)")
     if any(c.get("outputs") or c.get("execution_count") for c in code):
         found.append("has stored outputs (run `python scripts/notebooks.py sync` to strip them)")
     return found
@@ -68,6 +108,11 @@ def sync(path: Path) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            tags = cell.metadata.setdefault("tags", [])
+            if folds(cell) and FOLD_TAG not in tags:
+                tags.append(FOLD_TAG)
+            if not tags:
+                del cell.metadata["tags"]
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
     nbformat.write(nb, path)
 

@@ -19,7 +19,8 @@ result as one line where it runs (:class:`ClaimResult`).
 A notebook's run is a :class:`Ledger`: its records go to ``<chapter>.jsonl.running`` and replace
 ``<chapter>.jsonl`` only when :meth:`Ledger.finish` confirms that the run is complete (every
 expected claim checked, none failed), so a run that fails half-way never erases the records of
-the last good run. The book's claims page renders the records with :func:`records_table`.
+the last good run. The book's claims page renders the records with :func:`claims_html`; each
+inline result carries the anchor :func:`anchor` that the page links to.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ import math
 import numbers
 import os
 from pathlib import Path
+import html as _html
+import re as _re
 from typing import Any, Mapping, Sequence
 
 from . import paths, profiles
@@ -135,7 +138,7 @@ class ClaimResult:
             self._shown = True
             from IPython.display import Markdown, display
 
-            display(Markdown(self.line()))
+            display(Markdown(f'<span id="{anchor(self.record["claim"])}"></span>' + self.line()))
 
     def __repr__(self) -> str:
         return self.line()
@@ -363,3 +366,66 @@ def summary(records: list[dict], expected: Mapping[str, Sequence[str]] | None = 
     else:
         text += "."
     return text
+
+
+def anchor(claim: str) -> str:
+    """HTML id of a claim's inline result in its chapter, e.g. ``"C4.1"`` -> ``"claim-c4-1"``."""
+    if not claim:
+        raise ValueError("anchor needs a claim id, e.g. 'C4.1'")
+    return "claim-" + _re.sub(r"[^a-z0-9]+", "-", claim.lower()).strip("-")
+
+
+def _status_class(status: str) -> str:
+    return "cgnb-" + status.replace(" ", "-")
+
+
+CLAIMS_COLUMNS = ("claim", "statement", "profile", "measured", "expected", "result")
+
+
+def claims_html(records: list[dict], chapters: Mapping[str, tuple[str, str]]) -> str:
+    """The claims page's tables as HTML: one table per chapter, one row per record.
+
+    Args:
+      records: ledger records (see the module docstring), e.g. from :func:`load_records`.
+      chapters: chapter id -> (title, URL of the chapter's page), e.g.
+        ``{"ch4": ("4. Coherent gradients", "../notebooks/04_coherent_gradients.html")}``; each claim
+        id links to ``<URL>#<anchor(claim)>``, its result inline in the chapter.
+
+    Each row shows the claim (icon and link), the statement with the chapter's note, the profile
+    it ran in, the measured value, the expected comparison, and the status as a coloured badge;
+    the stylesheet turns rows into cards on narrow screens (``data-label`` names each cell).
+
+    Raises:
+      ValueError: a record's chapter is not in ``chapters``.
+    """
+    unknown = sorted({r["chapter"] for r in records} - set(chapters))
+    if unknown:
+        raise ValueError(f"records of chapters {unknown} have no entry in chapters (known: {sorted(chapters)})")
+    esc = _html.escape
+    parts = []
+    for chapter, (title, url) in chapters.items():
+        rows = [r for r in records if r["chapter"] == chapter]
+        parts.append(f'<h2 class="cgnb-claims-chapter" id="claims-{esc(chapter)}">'
+                     f'<a href="{esc(url)}">{esc(title)}</a></h2>')
+        if not rows:
+            parts.append("<p>No record from this chapter in the last build.</p>")
+            continue
+        head = "".join(f"<th>{c}</th>" for c in CLAIMS_COLUMNS)
+        body = []
+        for r in rows:
+            threshold = tuple(r["threshold"]) if r["op"] == "within" else r["threshold"]
+            status = r.get("status", "holds")
+            note = f'<span class="cgnb-note">{esc(r["note"])}</span>' if r.get("note") else ""
+            cells = [
+                ("claim", f'{ICONS.get(status, "")} <a href="{esc(url)}#{anchor(r["claim"])}">{esc(r["claim"])}</a>', ""),
+                ("statement", esc(r["statement"]) + note, ""),
+                ("profile", esc(str(r["profile"])), ""),
+                ("measured", esc(_fmt(r["value"])), "cgnb-num"),
+                ("expected", esc(describe(r["op"], threshold)), "cgnb-num"),
+                ("result", f'<span class="cgnb-badge {_status_class(status)}">{ICONS.get(status, "")} {esc(status)}</span>', ""),
+            ]
+            body.append("<tr>" + "".join(
+                f'<td data-label="{name}"' + (f' class="{cls}"' if cls else "") + f">{content}</td>"
+                for name, content, cls in cells) + "</tr>")
+        parts.append(f'<table class="cgnb-claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+    return "\n".join(parts)

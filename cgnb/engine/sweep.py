@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import functools
 from typing import Any, Callable, NamedTuple
 
@@ -312,7 +313,7 @@ def _to_numpy(tree):
     return jax.tree_util.tree_map(np.asarray, tree)
 
 
-def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = True, progress: bool = True,
+def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = True, progress: bool | None = None,
               shard: bool | None = None, on_chunk: Callable[[int, int], None] | None = None,
               desc: str | None = None) -> SweepResult:
     """Train all variants with ``config`` on ``data``; cached on disk and resumable.
@@ -325,7 +326,8 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
       cache: reuse a finished result, resume an interrupted one, and checkpoint after every
         chunk under ``cgnb.engine.paths.cache_dir() / "train"``. With ``cache=False`` nothing is
         read or written.
-      progress: show a tqdm progress bar (steps).
+      progress: show a tqdm progress bar (steps); ``None``: only when stderr is a terminal (never in a
+        notebook or a book build, where a bar would end up in the page).
       shard: split the variant axis over all local devices (``None``: when there are
         several and they divide V).
       on_chunk: called as ``on_chunk(chunks_done, num_chunks)`` after each chunk has been
@@ -368,8 +370,8 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
     del params
 
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    if progress or (progress is None and sys.stderr.isatty()):
+        from tqdm import tqdm
 
         bar = tqdm(total=config.steps, initial=done * config.chunk, desc=desc or f"sweep {key[:8]}",
                    unit="step", leave=False)
