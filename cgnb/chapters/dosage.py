@@ -300,6 +300,10 @@ def plot_head_start_effects(head_starts: Sequence[float], ratios: dict[str, np.n
     ax.plot(head_starts, [np.median(ratios[f"k={k:g}"]) for k in head_starts], color="C0", label="median")
     input_only = ratios["k=8, input weights only"]
     ax.scatter(np.full(len(input_only), 8.0) * 1.15, input_only, color="C3", marker="x", label="input weights only x 8")
+    if "k=8 as input weights x 64" in ratios:
+        same_logit = ratios["k=8 as input weights x 64"]
+        ax.scatter(np.full(len(same_logit), 8.0) * 1.3, same_logit, color="C1", marker="+", s=30,
+                   label="input weights x 64 (same initial logit as k=8)")
     ax.scatter(np.full(len(ratio_linear), 1.0) * 0.85, ratio_linear, color="C2", marker="s", s=14,
                label="linear model, $w_1$ = log 9 at start")
     ax.axhline(9, color="k", ls="--", lw=1, label="the post's ~9x")
@@ -319,6 +323,38 @@ def plot_head_start_effects(head_starts: Sequence[float], ratios: dict[str, np.n
     ax.set_xscale("log"); ax.set_xticks(head_starts, [f"{k:g}" for k in head_starts]); ax.minorticks_off()
     plots.label(ax, "head start k", "steps to reach accuracy\nhalfway to the majority vote", "the head start delays the others")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_weight_decay_sweep(weight_decays: Sequence[float], ratios: np.ndarray, final_accuracy: np.ndarray,
+                            majority: float, single: float, head_start: float):
+    """Left: dose ratio against weight decay; right: final test accuracy against weight decay.
+
+    ``ratios`` and ``final_accuracy`` are (W, S): :func:`dose_ratio` and the test accuracy at the
+    end of training, per weight decay (W, in the order of ``weight_decays``, all > 0 or 0 first)
+    and seed; ``majority`` and ``single`` are the accuracies of the majority vote and of feature 1
+    alone; ``head_start`` is the k the runs used. Returns the figure.
+    """
+    ratios, final_accuracy = np.asarray(ratios), np.asarray(final_accuracy)
+    if ratios.shape != final_accuracy.shape or ratios.shape[0] != len(weight_decays):
+        raise ValueError(f"need ratios and final_accuracy of shape (W={len(weight_decays)}, S), got "
+                         f"{ratios.shape} and {final_accuracy.shape}")
+    x = np.arange(len(weight_decays))
+    fig, axes = plots.grid(1, 2, size=(4.4, 3.2))
+    for ax, values, what in [(axes[0, 0], ratios, "dose ratio $D_1 / \\bar D_{2,3}$"),
+                             (axes[0, 1], final_accuracy, "final test accuracy")]:
+        for s in range(values.shape[1]):
+            ax.plot(x, values[:, s], color="C0", alpha=0.35, lw=0.8, marker="o", ms=3)
+        ax.plot(x, np.median(values, axis=1), color="C0", lw=2, label="median over seeds")
+        ax.set_xticks(x, [f"{w:g}" for w in weight_decays])
+        plots.label(ax, "weight decay", what, f"head start k = {head_start:g}: {what.split(' ')[0]}"
+                    if ax is axes[0, 0] else f"head start k = {head_start:g}: accuracy at the end")
+    axes[0, 0].set_yscale("log"); axes[0, 0].axhline(1, color="grey", ls=":", lw=1)
+    axes[0, 0].axhline(9, color="k", ls="--", lw=1, label="the post's ~9x")
+    axes[0, 1].axhline(majority, color="k", ls="--", lw=1, label="majority vote")
+    axes[0, 1].axhline(single, color="grey", ls=":", lw=1, label="feature 1 alone")
+    for ax in axes[0]:
+        ax.legend(fontsize=8)
     return fig
 
 

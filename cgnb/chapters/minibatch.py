@@ -46,6 +46,28 @@ Coord = tuple[int, str, int]
 
 # ---------------------------------------------------------------------------------------------- losses
 
+def centre_output(params: Params, x: np.ndarray, y: np.ndarray) -> Params:
+    """The same network with its output shifted so that its mean prediction on ``x`` is the mean of ``y``.
+
+    Only the last layer's bias changes (by ``mean(y) - mean(forward(params, x))``, no dropout;
+    batch norm uses the statistics of ``x``), so every example's error ``f(x_i) - y_i`` loses
+    the part that all examples share at a start of one-signed targets, and nothing else.
+
+    Args:
+      params: a :mod:`cgnb.engine.nets` MLP with one output.
+      x, y: (N, D) and (N,).
+    """
+    if len(x) == 0 or np.ndim(y) != 1 or len(x) != len(y):
+        raise ValueError(f"need x (N, D) and y (N,) with N >= 1, got {np.shape(x)} and {np.shape(y)}")
+    if np.shape(params[-1]["b"]) != (1,):
+        raise ValueError(f"centre_output needs a network with one output, got a last bias of shape "
+                         f"{np.shape(params[-1]['b'])}")
+    shift = jnp.mean(jnp.asarray(y)) - jnp.mean(nets.forward(params, jnp.asarray(x))[:, 0])
+    centred = list(params)
+    centred[-1] = {**params[-1], "b": params[-1]["b"] + shift}
+    return centred
+
+
 def make_loss(dropout_rate: float = 0.0) -> Loss:
     """``loss(params, x (B, D), y (B,), key=None) -> (B,)``: per-example squared error of ``nets.forward``;
     dropout is active when a key is given."""

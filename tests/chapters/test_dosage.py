@@ -99,6 +99,13 @@ def test_figures_draw():
                                            np.ones(2), {"no weight decay": {1.0: np.array([10.0, 20]), 8.0: np.array([30.0, np.nan])}}),
             dosage.plot_sharing(np.array([1, 4]), rng.uniform(1, 2, (2, 2, 2)), rng.uniform(0.1, 1, (2, 2, 2)), steps,
                                 rng.uniform(1, 2, (2, 3, 2 + 5)), 2, np.array([1, 4]), 0.01)]
+    figs.append(dosage.plot_weight_decay_sweep([0.0, 0.1], rng.uniform(0.5, 9, (2, 3)), rng.uniform(0.9, 0.97, (2, 3)),
+                                               0.97, 0.9, 8.0))
     for fig in figs:
         assert fig.axes
         plt.close(fig)
+
+
+def test_weight_decay_sweep_figure_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="shape"):
+        dosage.plot_weight_decay_sweep([0.0, 0.1], np.ones((3, 2)), np.ones((3, 2)), 0.97, 0.9, 8.0)

@@ -203,3 +203,25 @@ def test_bias_coords_leaf():
     assert M.bias_coords(bn, leaf="b") == ((1, "b", 0), (2, "b", 0))
     with pytest.raises(ValueError, match="no parameter"):
         M.bias_coords(_params(), leaf="beta")
+
+
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_centre_output_matches_the_mean_and_changes_only_the_last_bias(batchnorm):
+    params = nets.init(jax.random.PRNGKey(0), (5, 8, 8, 1), batchnorm=batchnorm)
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (64, 5)))
+    y = 50.0 + np.arange(64, dtype=np.float32)
+    centred = M.centre_output(params, x, y)
+    assert abs(float(jnp.mean(nets.forward(centred, jnp.asarray(x)))) - y.mean()) < 1e-3 * y.mean()
+    # before, every error had one sign; after, the errors have mean zero
+    assert np.all(np.asarray(nets.forward(params, jnp.asarray(x)))[:, 0] < y)
+    for old, new in zip(jax.tree_util.tree_leaves(params[:-1]), jax.tree_util.tree_leaves(centred[:-1])):
+        np.testing.assert_array_equal(old, new)
+    np.testing.assert_array_equal(params[-1]["w"], centred[-1]["w"])
+
+
+def test_centre_output_rejects_bad_input():
+    params = nets.init(jax.random.PRNGKey(0), (5, 8, 2))
+    with pytest.raises(ValueError, match="one output"):
+        M.centre_output(params, np.ones((4, 5)), np.ones(4))
+    with pytest.raises(ValueError, match="need x"):
+        M.centre_output(nets.init(jax.random.PRNGKey(0), (5, 8, 1)), np.ones((4, 5)), np.ones(3))
