@@ -9,8 +9,11 @@ chapter 5 computes *from* those runs:
 * :func:`overfit` -- the Coherent Gradients paper's overfit
   ``train_acc - (n / 10 + (1 - n) * test_acc)`` (Chatterjee, ICLR 2020, section 3.3);
 * :func:`curves` -- one variant's curves and its exact proper accuracy, from a sweep result;
-* the claim measure :func:`excess_over_proper` (the curve measures it also uses, largest rise,
-  peak drop, first step reaching a level, are :mod:`cgnb.engine.curves`);
+* the claim measures :func:`excess_over_proper`, :func:`chance_agreement` (the training accuracy
+  a network that memorizes nothing gets from the corrupt labels) and :func:`memorization_margin`
+  (the curve measures it also uses, largest rise, peak drop, first step reaching a level, are
+  :mod:`cgnb.engine.curves`); :func:`seed_curves` and :func:`spread` for the seeds of one cell;
+* :func:`seeded_grid` -- the variants: all seeds where a claim is checked, one seed elsewhere;
 * :func:`update_difference` -- one winsorized ``c = 0`` update against one plain SGD update
   on the same minibatch (claim C5.1), through the engine's own update code;
 * :func:`run_winsorized` -- the winsorized sweeps, one per level c with c static (see there why);
