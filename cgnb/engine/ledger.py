@@ -30,9 +30,9 @@ import json
 import math
 import numbers
 import os
-from pathlib import Path
+import re
 import html as _html
-import re as _re
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from . import paths, profiles
@@ -308,8 +308,9 @@ def load_records(directory: Path | None = None) -> list[dict]:
     records = [r for file in sorted(folder.glob("*.jsonl")) for r in _read(file)]
 
     def key(r: dict) -> tuple:
-        parts = r["claim"].lstrip("C").split(".")
-        return tuple(int(p) if p.isdigit() else 0 for p in parts) + (r["claim"],)
+        """C2.10 after C2.9, C1.2a right after C1.2: numeric parts first, then any suffix."""
+        parts = [re.match(r"(\d*)(.*)", p).groups() for p in r["claim"].lstrip("C").split(".")]
+        return tuple((int(num) if num else 0, rest) for num, rest in parts) + (r["claim"],)
 
     return sorted(records, key=key)
 
@@ -372,7 +373,7 @@ def anchor(claim: str) -> str:
     """HTML id of a claim's inline result in its chapter, e.g. ``"C4.1"`` -> ``"claim-c4-1"``."""
     if not claim:
         raise ValueError("anchor needs a claim id, e.g. 'C4.1'")
-    return "claim-" + _re.sub(r"[^a-z0-9]+", "-", claim.lower()).strip("-")
+    return "claim-" + re.sub(r"[^a-z0-9]+", "-", claim.lower()).strip("-")
 
 
 def _status_class(status: str) -> str:
