@@ -10,8 +10,11 @@ Chatterjee, "Coherent Gradients", ICLR 2020, section 2:
   its training label at least once by each record step), :func:`first_learned_median`,
   :func:`early_loss_slope`, :func:`mean_steps_to_reach`, :func:`order_margin`, collected
   per noise level and seed by :func:`training_table`;
-* Figure 2 measures: :func:`pristine_share`, :func:`window_mean` of ``alpha_p - alpha_c``,
-  collected by :func:`alpha_summary`;
+* Figure 2 measures: :func:`pristine_share`, :func:`fitted_step` (first record where the
+  pristine examples are fitted), :func:`mean_from` of ``alpha_p - alpha_c`` from there on,
+  collected by :func:`alpha_summary`; :func:`m_coherence` (Chatterjee and Zielinski's m * alpha);
+* :func:`combine` joins a short, finely recorded sweep of the first steps to the long sweep of
+  the same runs, so that curves can be drawn on a logarithmic step axis;
 * Figure 3: :func:`early_contributions` replays the first SGD steps of each variant and
   records every example's contribution ``<gbar, g_i>`` on the whole training set, so that
   :func:`group_curves` gives the mean cumulative contribution per pristine / corrupt example
@@ -30,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+import dataclasses
 
 from ..engine import loop, pergrad, sampler, stats, sweep
 
@@ -51,6 +56,59 @@ def by_noise(result, name: str, noise: float) -> np.ndarray:
 def noise_levels(result) -> list[float]:
     """The distinct noise levels of a sweep, ascending."""
     return sorted(set(float(n) for n in np.round(np.asarray(result.noise, float), 6)))
+
+
+#: SweepConfig fields that may differ between the two sweeps :func:`combine` joins (the rest fix the trajectory).
+_RECORDING_FIELDS = ("steps", "record_every", "chunk_steps")
+
+
+def combine(early, late, atol: float = 0.02):
+    """Join a short sweep of the first steps, recorded often, to the long sweep of the same runs.
+
+    ``early`` and ``late`` are :class:`cgnb.engine.sweep.SweepResult` of the same variants and
+    configuration except the recording (steps, ``record_every``, ``chunk_steps``): they train
+    the same trajectory (same initial parameters and minibatches). The result keeps every record
+    of ``early`` and the records of ``late`` after ``early``'s last step; ``first_learned`` takes
+    ``early``'s finer value where an example was learned within the early steps. Its config is
+    ``late``'s (so ``record_every`` is no longer the spacing of ``steps``).
+
+    Raises:
+      ValueError: the sweeps differ in anything but their recording, ``early`` is not shorter,
+        or the training accuracies of the records both hold differ by more than ``atol``
+        (the two runs are not the same trajectory).
+    """
+    a = {k: v for k, v in dataclasses.asdict(early.config).items() if k not in _RECORDING_FIELDS}
+    b = {k: v for k, v in dataclasses.asdict(late.config).items() if k not in _RECORDING_FIELDS}
+    if a != b:
+        diff = sorted(k for k in a if a[k] != b[k])
+        raise ValueError(f"combine needs sweeps of one configuration; they differ in {diff}")
+    for name in ("noise", "seed", "c", "pristine"):
+        if not np.array_equal(np.asarray(getattr(early, name)), np.asarray(getattr(late, name))):
+            raise ValueError(f"combine needs the same variants; their {name} differ")
+    if early.steps[-1] >= late.steps[-1]:
+        raise ValueError(f"the early sweep ({early.steps[-1]} steps) must be shorter than the late one "
+                         f"({late.steps[-1]})")
+    shared = np.intersect1d(early.steps, late.steps)
+    ie, il = np.searchsorted(early.steps, shared), np.searchsorted(late.steps, shared)
+    drift = np.max(np.abs(early.records["train_acc"][:, ie] - late.records["train_acc"][:, il]))
+    if drift > atol:
+        raise ValueError(f"the sweeps' training accuracies differ by {drift:.3g} > {atol} at their shared "
+                         f"steps {shared.tolist()}: not the same trajectory")
+    keep = late.steps > early.steps[-1]
+    records = {k: np.concatenate([early.records[k], np.asarray(late.records[k])[:, keep]], axis=1)
+               for k in late.records}
+    first = np.where(early.first_learned >= 0, early.first_learned, late.first_learned)
+    return dataclasses.replace(late, steps=np.concatenate([early.steps, late.steps[keep]]), records=records,
+                               first_learned=first, from_cache=early.from_cache and late.from_cache)
+
+
+def steps_to_reach(curves: np.ndarray, steps: np.ndarray, level: float) -> np.ndarray:
+    """First record step at which each curve reaches ``level``: (..., R) -> (...), ``inf`` if never."""
+    curves, steps = np.asarray(curves, float), np.asarray(steps, float)
+    if curves.shape[-1] != steps.shape[0]:
+        raise ValueError(f"curves have {curves.shape[-1]} records on their last axis, steps {steps.shape[0]}")
+    reached = curves >= level
+    return np.where(reached.any(axis=-1), steps[np.argmax(reached, axis=-1)], np.inf)
 
 
 # ----------------------------------------------------------------------------- figure 1 measures
@@ -193,41 +251,60 @@ def pristine_share(pristine: np.ndarray, n: int) -> np.ndarray:
     return pristine[:, :n].mean(axis=1)
 
 
-def window_mean(values: np.ndarray, steps: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    """Mean over the records whose step lies in ``[lo, hi] * steps[-1]``: (..., R) -> (...).
+def mean_from(values: np.ndarray, steps: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Mean of each row over its records from step ``start`` (inclusive) to the end: (S, R) -> (S,).
 
-    The records are the last axis of ``values``; move the null-world axis of (..., R, K)
-    records in front of it first (``np.moveaxis(values, -1, -2)``).
+    ``start`` (S,) per row; a row whose ``start`` is ``inf`` or past the last record gives NaN.
+    Null-world records (S, R, K) give (S, K).
     """
-    values, steps = np.asarray(values, float), np.asarray(steps, float)
-    lo, hi = window
-    if not 0 <= lo < hi <= 1:
-        raise ValueError(f"window must be fractions 0 <= lo < hi <= 1 of the run, got {window}")
-    if values.shape[-1] != len(steps):
-        raise ValueError(f"values have {values.shape[-1]} records on their last axis, steps {len(steps)}")
-    keep = (steps >= lo * steps[-1]) & (steps <= hi * steps[-1])
-    if not keep.any():
-        raise ValueError(f"no record step falls in the window {window} of a run of {steps[-1]:g} steps")
-    return values[..., keep].mean(axis=-1)
+    values, steps, start = np.asarray(values, float), np.asarray(steps, float), np.asarray(start, float)
+    if values.shape[1] != len(steps) or start.shape != values.shape[:1]:
+        raise ValueError(f"values must be (S, R[, K]) with R = {len(steps)} and start (S,); got "
+                         f"{values.shape} and {start.shape}")
+    keep = steps[None, :] >= start[:, None]  # (S, R)
+    keep = keep.reshape(keep.shape + (1,) * (values.ndim - 2))
+    count = keep.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (values * keep).sum(axis=1) / count, np.nan)
 
 
-def alpha_summary(result, noise: float, window: tuple[float, float]) -> dict[str, np.ndarray]:
+def fitted_step(result, noise: float, level: float) -> np.ndarray:
+    """Per seed, the first record step at which the pristine accuracy reaches ``level``: (S,) (``inf`` if never)."""
+    return steps_to_reach(by_noise(result, "pristine_acc", noise), result.steps, level)
+
+
+def alpha_summary(result, noise: float, fit_level: float) -> dict[str, np.ndarray]:
     """The Figure 2 numbers behind claim C4.5 at one noise level (S seeds, K null worlds).
 
-    Returns ``share`` (S,) the pristine fraction of the statistics sample; ``start`` (S,) and
-    ``null_start`` (S, K) ``alpha_p`` at step 0; ``gap`` (S,) and ``null_gap`` (S, K) the mean
-    of ``alpha_p - alpha_c`` over the records in ``window`` (fractions of the run, see
-    :func:`window_mean`): negative means alpha_p lies below alpha_c there (a crossover).
+    The crossover is looked for where the paper's mechanism puts it: once the pristine examples
+    are fitted. Returns ``share`` (S,) the pristine fraction of the statistics sample; ``start`` (S,)
+    and ``null_start`` (S, K) ``alpha_p`` at step 0; ``fitted`` (S,) the first record step with
+    pristine training accuracy >= ``fit_level`` (:func:`fitted_step`); ``gap`` (S,) and ``null_gap``
+    (S, K) the mean of ``alpha_p - alpha_c`` over the records from ``fitted`` to the end
+    (:func:`mean_from`; NaN where the pristine examples never reach ``fit_level``): negative means
+    alpha_p lies below alpha_c there (a crossover).
     """
     index = result.index(noise=noise)
     d = lambda prefix: by_noise(result, prefix + "alpha_p", noise) - by_noise(result, prefix + "alpha_c", noise)
+    fitted = fitted_step(result, noise, fit_level)
     return {
         "share": pristine_share(result.pristine[index], result.config.stats_examples),
         "start": by_noise(result, "alpha_p", noise)[:, 0],
         "null_start": by_noise(result, "null_alpha_p", noise)[:, 0, :],
-        "gap": window_mean(d(""), result.steps, window),
-        "null_gap": window_mean(np.moveaxis(d("null_"), -1, 1), result.steps, window),
+        "fitted": fitted,
+        "gap": mean_from(d(""), result.steps, fitted),
+        "null_gap": mean_from(d("null_"), result.steps, fitted),
     }
+
+
+def m_coherence(result, noise: float) -> np.ndarray:
+    """``m * alpha``: the coherence of the m-example statistics sample times m, per seed: (S, R).
+
+    Chatterjee and Zielinski's m-coherence: 1 for m orthogonal per-example gradients of equal
+    length, m when they are all equal; about the number of examples a typical example's gradient
+    helps.
+    """
+    return result.config.stats_examples * by_noise(result, "coherence", noise)
 
 
 # ----------------------------------------------------------------------------- per-example contributions

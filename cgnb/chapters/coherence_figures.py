@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..engine import plots, stats
-from .coherence import by_noise, group_curves, learned_fraction, noise_levels, pristine_share
+from .coherence import by_noise, group_curves, learned_fraction, m_coherence, noise_levels, pristine_share
 
 NOISE_LABEL = "label noise {:.0%}"
 GROUP_STYLE = {"pristine": dict(color="tab:blue", linestyle="-"), "corrupt": dict(color="tab:red", linestyle="--")}
@@ -21,6 +21,15 @@ GROUP_STYLE = {"pristine": dict(color="tab:blue", linestyle="-"), "corrupt": dic
 
 def _noise_colors(levels: Sequence[float]) -> dict[float, object]:
     return dict(zip(levels, plots.colors(len(levels), "plasma")))
+
+
+def log_steps(ax, steps: np.ndarray) -> None:
+    """A step axis linear up to the first record after 0 and logarithmic beyond (symlog), when the
+    records are spaced unevenly (a :func:`cgnb.chapters.coherence.combine`-d sweep)."""
+    steps = np.asarray(steps)
+    if len(steps) > 2 and len(set(np.diff(steps).tolist())) > 1:
+        ax.set_xscale("symlog", linthresh=float(steps[1]), linscale=0.3)
+        ax.set_xlim(steps[0], steps[-1])
 
 
 def plot_training(result, levels: Sequence[float] | None = None) -> plt.Figure:
@@ -49,6 +58,8 @@ def plot_training(result, levels: Sequence[float] | None = None) -> plt.Figure:
     plots.label(axes[0, 2], "training step", "training loss (nats)", "(c) training loss")
     plots.label(axes[0, 3], "training step", "fraction learned", "(d) examples learned")
     axes[0, 2].set_yscale("log")
+    for ax in axes[0]:
+        log_steps(ax, steps)
     axes[0, 1].axhline(0.1, color="grey", linewidth=0.8, linestyle=":", label="chance")
     axes[0, 0].legend(fontsize=8)
     from matplotlib.lines import Line2D
@@ -73,6 +84,7 @@ def _group_rows(result, levels: Sequence[float], n_null: int, value) -> tuple[pl
                 plots.band(ax, result.steps, value(n, group, null), group, **GROUP_STYLE[group])
             title = NOISE_LABEL.format(n) + (", real" if null is None else f", null world {null + 1}")
             ax.set_title(title, fontsize=9)
+            log_steps(ax, result.steps)
     return fig, axes
 
 
@@ -105,11 +117,12 @@ def plot_alphas(result, levels: Sequence[float], n_null: int = 3, stats_examples
     return fig
 
 
-def plot_norm_ratio(result, levels: Sequence[float], window: tuple[float, float] | None = None) -> plt.Figure:
+def plot_norm_ratio(result, levels: Sequence[float], fitted: dict[float, np.ndarray] | None = None) -> plt.Figure:
     """``|g_p| / |g_c|`` against step: ``alpha_p < alpha_c`` exactly when this ratio is below 1.
 
-    (``<g, g_p> - <g, g_c> = |g_p|^2 - |g_c|^2`` for ``g = g_p + g_c``.) The optional
-    ``window`` (fractions of the run) is shaded.
+    (``<g, g_p> - <g, g_c> = |g_p|^2 - |g_c|^2`` for ``g = g_p + g_c``.) ``fitted`` maps a noise
+    level to its seeds' first steps with the pristine examples fitted
+    (:func:`cgnb.chapters.coherence.fitted_step`); each is marked on its curve's colour.
     """
     color = _noise_colors(levels)
     fig, axes = plots.grid(1, 1, size=(5.0, 3.0))
@@ -117,11 +130,12 @@ def plot_norm_ratio(result, levels: Sequence[float], window: tuple[float, float]
     for n in levels:
         ratio = by_noise(result, "norm_p", n) / by_noise(result, "norm_c", n)
         plots.band(ax, result.steps, ratio, NOISE_LABEL.format(n), color=color[n])
+        for s in np.ravel((fitted or {}).get(n, [])):
+            if np.isfinite(s):
+                ax.axvline(s, color=color[n], linestyle=":", linewidth=1)
     ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
-    if window is not None:
-        ax.axvspan(window[0] * result.steps[-1], window[1] * result.steps[-1], color="grey", alpha=0.1,
-                   label="window of the C4.5 means")
     ax.set_yscale("log")
+    log_steps(ax, result.steps)
     plots.label(ax, "training step", r"$|g_p|\,/\,|g_c|$ (statistics sample)")
     ax.legend(fontsize=8)
     return fig
@@ -195,6 +209,26 @@ def plot_coherence(early: dict, result, levels: Sequence[float] | None = None) -
         ax.text(ax.get_xlim()[1], 1 / m, f"1/M, M={m}", ha="right", va="bottom", fontsize=8, color="grey")
         ax.set_yscale("log")
         plots.label(ax, "training step", r"coherence $|E\,g_i|^2 / E\,|g_i|^2$", title)
+    log_steps(axes[0, 1], result.steps)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    return fig
+
+
+def plot_m_coherence(result, levels: Sequence[float]) -> plt.Figure:
+    """Chatterjee and Zielinski's m-coherence ``m * alpha`` on the m-example statistics sample against step.
+
+    Mean over seeds with min-max band; the dotted line is 1, the value for m orthogonal per-example
+    gradients of equal length.
+    """
+    color = _noise_colors(levels)
+    fig, axes = plots.grid(1, 1, size=(5.0, 3.0))
+    ax = axes[0, 0]
+    for n in levels:
+        plots.band(ax, result.steps, m_coherence(result, n), NOISE_LABEL.format(n), color=color[n])
+    ax.axhline(1.0, color="grey", linestyle=":", linewidth=1, label="orthogonal floor (1)")
+    ax.set_yscale("log")
+    log_steps(ax, result.steps)
+    plots.label(ax, "training step", rf"m-coherence $m\,\alpha$ (m = {result.config.stats_examples})")
+    ax.legend(fontsize=8)
     return fig

@@ -54,15 +54,28 @@ def test_order_margin():
         coherence.order_margin([1])
 
 
-def test_pristine_share_and_window_mean():
+def test_pristine_share_and_mean_from():
     pristine = np.array([[1, 1, 0, 0, 1], [0, 0, 0, 1, 1]], bool)
     np.testing.assert_allclose(coherence.pristine_share(pristine, 4), [0.5, 0.25])
     steps = np.arange(0, 110, 10)
-    values = np.tile(np.arange(11.0), (2, 1))
-    # records at steps 30..70 -> values 3..7, mean 5
-    np.testing.assert_allclose(coherence.window_mean(values, steps, (0.3, 0.7)), [5.0, 5.0])
-    with pytest.raises(ValueError, match="window"):
-        coherence.window_mean(values, steps, (0.7, 0.3))
+    values = np.tile(np.arange(11.0), (3, 1))
+    # row 0 from step 30 (values 3..10, mean 6.5), row 1 from 95 (value 10), row 2 never
+    got = coherence.mean_from(values, steps, np.array([30, 95, np.inf]))
+    np.testing.assert_allclose(got[:2], [6.5, 10.0])
+    assert np.isnan(got[2])
+    null = np.stack([values, 2 * values], axis=-1)  # (S, R, K)
+    np.testing.assert_allclose(coherence.mean_from(null, steps, np.array([30, 95, 0]))[:2], [[6.5, 13], [10, 20]])
+    with pytest.raises(ValueError, match="start"):
+        coherence.mean_from(values, steps, np.array([0, 0]))
+
+
+def test_steps_to_reach():
+    steps = np.array([0, 10, 20, 30])
+    curves = np.array([[0.1, 0.5, 0.9, 0.95], [0.1, 0.2, 0.3, 0.4], [0.9, 0.1, 0.95, 0.99]])
+    np.testing.assert_array_equal(coherence.steps_to_reach(curves, steps, 0.9), [20, np.inf, 0])
+    with pytest.raises(ValueError, match="records"):
+        coherence.steps_to_reach(curves, steps[:3], 0.9)
+
 
 
 def fake_sweep(seed=0, n_variants=4, n_records=6, m=12, d=5, k=3):
@@ -106,18 +119,66 @@ def fake_sweep(seed=0, n_variants=4, n_records=6, m=12, d=5, k=3):
     return result, grads, masks
 
 
-def test_alpha_summary_matches_direct_computation():
+def test_alpha_summary_starts_where_the_pristine_examples_are_fitted():
     result, _, masks = fake_sweep(n_records=11)
-    out = coherence.alpha_summary(result, 0.75, (0.2, 0.6))  # records at steps 2..6 of 0..10
+    fitted_at = np.array([[0.5] * 11, [0.5] * 11, [0.5] * 11, [0.5] * 11])
+    fitted_at[2, 4:] = 1.0   # variant 2 (noise 0.75, seed 0) fitted from step 4
+    fitted_at[3, 9:] = 1.0   # variant 3 from step 9
+    result.records["pristine_acc"] = fitted_at
+    out = coherence.alpha_summary(result, 0.75, 0.999)
     rows = [2, 3]
     alpha_p, alpha_c = result.records["alpha_p"][rows], result.records["alpha_c"][rows]
     np.testing.assert_allclose(out["share"], masks[rows, 0].mean(-1))
     np.testing.assert_allclose(out["start"], alpha_p[:, 0])
     np.testing.assert_allclose(out["null_start"], result.records["null_alpha_p"][rows][:, 0, :])
-    np.testing.assert_allclose(out["gap"], (alpha_p - alpha_c)[:, 2:7].mean(1))
+    np.testing.assert_array_equal(out["fitted"], [4, 9])
+    gap = alpha_p - alpha_c
+    np.testing.assert_allclose(out["gap"], [gap[0, 4:].mean(), gap[1, 9:].mean()])
     null = result.records["null_alpha_p"][rows] - result.records["null_alpha_c"][rows]
-    np.testing.assert_allclose(out["null_gap"], null[:, 2:7, :].mean(1))
+    np.testing.assert_allclose(out["null_gap"], np.stack([null[0, 4:].mean(0), null[1, 9:].mean(0)]))
     assert out["null_gap"].shape == (2, 3)
+    unfitted = coherence.alpha_summary(result, 0.25, 0.999)  # pristine accuracy never reaches 0.999
+    assert np.isinf(unfitted["fitted"]).all() and np.isnan(unfitted["gap"]).all()
+
+
+def test_m_coherence_scales_by_the_sample_size():
+    result, _, _ = fake_sweep()
+    result.records["coherence"] = np.full((4, 6), 0.01)
+    np.testing.assert_allclose(coherence.m_coherence(result, 0.25), 0.12)  # m = 12
+
+
+def _shifted(result, steps, record_every, offset=0.0):
+    """A copy of ``result`` recorded at ``steps`` with train_acc = step / 100 + offset."""
+    import dataclasses
+
+    config = dataclasses.replace(result.config, steps=int(steps[-1]), record_every=record_every, chunk_steps=None)
+    records = {k: np.zeros((len(result.noise), len(steps))) for k in ("train_acc", "test_acc")}
+    records["train_acc"] += steps / 100 + offset
+    return dataclasses.replace(result, config=config, steps=np.asarray(steps), records=records,
+                               first_learned=result.first_learned.copy())
+
+
+def test_combine_joins_fine_early_records_to_the_long_run():
+    base, _, _ = fake_sweep()
+    early = _shifted(base, np.arange(0, 31, 5), 5)
+    late = _shifted(base, np.arange(0, 101, 20), 20)
+    early.first_learned[:] = -1
+    early.first_learned[0, 0] = 5
+    late.first_learned[:] = 40
+    late.first_learned[0, 0] = 20
+    both = coherence.combine(early, late)
+    np.testing.assert_array_equal(both.steps, [0, 5, 10, 15, 20, 25, 30, 40, 60, 80, 100])
+    np.testing.assert_allclose(both.records["train_acc"][0], both.steps / 100)
+    assert both.first_learned[0, 0] == 5 and both.first_learned[0, 1] == 40
+    with pytest.raises(ValueError, match="same trajectory"):
+        coherence.combine(_shifted(base, np.arange(0, 31, 5), 5, offset=0.1), late)
+    with pytest.raises(ValueError, match="shorter"):
+        coherence.combine(late, early)
+    import dataclasses
+
+    other = dataclasses.replace(late, config=dataclasses.replace(late.config, lr=0.5))
+    with pytest.raises(ValueError, match="lr"):
+        coherence.combine(early, other)
 
 
 def test_by_noise_selects_seeds_and_explains_a_missing_level():

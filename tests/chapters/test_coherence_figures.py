@@ -17,7 +17,11 @@ def test_figures_draw():
     rng = np.random.default_rng(0)
     early = {"decrease": rng.normal(size=(4, 3, 12)), "pristine": result.pristine, "noise": result.noise,
              "seed": result.seed, "coherence": rng.uniform(0.01, 1, (4, 4))}
+    for name in ("coherence", "norm_p", "norm_c"):
+        result.records[name] = rng.uniform(0.01, 1, result.records["alpha_p"].shape)
     figs = [F.plot_alphas(result, [0.25, 0.75], n_null=2, stats_examples=12),
+            F.plot_norm_ratio(result, [0.25, 0.75], fitted={0.25: np.array([2.0, np.inf])}),
+            F.plot_m_coherence(result, [0.25, 0.75]),
             F.plot_gap_null(rng.normal(size=2), rng.normal(size=(2, 50)), 0.75)]
     for fig in figs:
         assert fig.axes
