@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .losses import Loss, MLPLoss, Params
-from .pergrad import _check_batch, _mlp_mean_grad, mlp_factors, per_example_grads, ravel
+from .pergrad import _check_batch, _mlp_mean_grad, mlp_factors, per_example_grads
 
 # ============================================================================ coherence
 
@@ -130,13 +130,40 @@ def _as_masks(mask: jax.Array, batch: int) -> jax.Array:
     return mask
 
 
+def _weighted_layer_grads(a: jax.Array, d: jax.Array, cotangents: jax.Array) -> dict:
+    """Dense-layer gradients of ``sum_i w_ki l_i`` for every row w_k of ``cotangents`` (K, B), from
+    the factors a (B, d_in), d (B, d_out): {"w": (K, d_in, d_out), "b": (K, d_out)}, one matrix
+    product ``a^T [w_1 d, ..., w_K d]`` for all K."""
+    k, (batch, d_out) = cotangents.shape[0], d.shape
+    wd = cotangents[:, :, None] * d[None]  # (K, B, d_out)
+    w = (a.T @ wd.transpose(1, 0, 2).reshape(batch, k * d_out)).reshape(a.shape[1], k, d_out)
+    return {"w": w.transpose(1, 0, 2), "b": jnp.sum(wd, axis=1)}
+
+
+def _group_sums(grads) -> tuple[jax.Array, ...]:
+    """Leaves (K + 1, ...) holding g, then g_p per mask -> |g|^2, <g, g_p>, |g_p|^2, |g_c|^2 and
+    <g_p, g_c> (the last four (K,)), summed leaf by leaf (no raveled copies of the gradients)."""
+    sq = dot_p = sq_p = sq_c = dot_pc = 0.0
+    for leaf in jax.tree_util.tree_leaves(grads):
+        total, group = leaf[0], leaf[1:]
+        rest = total[None] - group
+        axes = tuple(range(1, group.ndim))
+        sq = sq + jnp.sum(total * total)
+        dot_p = dot_p + jnp.sum(group * total[None], axis=axes)
+        sq_p = sq_p + jnp.sum(group * group, axis=axes)
+        sq_c = sq_c + jnp.sum(rest * rest, axis=axes)
+        dot_pc = dot_pc + jnp.sum(group * rest, axis=axes)
+    return sq, dot_p, sq_p, sq_c, dot_pc
+
+
 def group_alphas_many(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
                       masks: jax.Array) -> dict[str, jax.Array]:
     """:func:`group_alphas` for a stack of masks (K, B), sharing one forward pass: values (K,).
 
     Generic losses: one backward pass per mask plus one for g, batched with ``vmap``. An
     :class:`MLPLoss` uses :func:`mlp_factors` (one forward and one backward pass) and one matrix
-    product per layer and mask, ``a^T (m * delta)``.
+    product per layer for g and all masks together, ``a^T [delta, m_1 delta, ..., m_K delta]``.
+    The sums of squares and dot products are taken leaf by leaf.
     """
     _check_batch(x, y)
     masks = _as_masks(masks, x.shape[0])
@@ -145,27 +172,21 @@ def group_alphas_many(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
     if isinstance(loss_fn, MLPLoss):
         f = mlp_factors(loss_fn, params, x, y)
         weights = masks.astype(f.losses.dtype)
-        total = jnp.concatenate([jnp.concatenate([(a.T @ d).ravel(), jnp.sum(d, axis=0)])
-                                 for a, d in zip(f.inputs, f.deltas)])
-        group = jnp.concatenate([jnp.concatenate([jnp.einsum("bi,kb,bo->kio", a, weights, d).reshape(len(weights), -1),
-                                                  weights @ d], axis=1)
-                                 for a, d in zip(f.inputs, f.deltas)], axis=1)
+        cotangents = jnp.concatenate([jnp.ones_like(f.losses)[None], weights])  # (K + 1, B)
+        grads = [_weighted_layer_grads(a, d, cotangents) for a, d in zip(f.inputs, f.deltas)]
     else:
         losses, vjp = jax.vjp(lambda p: loss_fn(p, x, y), params)
         weights = masks.astype(losses.dtype)
         cotangents = jnp.concatenate([jnp.ones_like(losses)[None], weights])
-        grads = jax.vmap(lambda w: ravel(vjp(w)[0]))(cotangents)  # (K + 1, P): g, then each g_p
-        total, group = grads[0], grads[1:]
-    sq = jnp.vdot(total, total)
-    dot_p = group @ total
+        grads = jax.vmap(lambda w: vjp(w)[0])(cotangents)  # leaves (K + 1, ...): g, then each g_p
+    sq, dot_p, sq_p, sq_c, dot_pc = _group_sums(grads)
     dot_c = sq - dot_p
-    rest = total[None] - group  # g_c for each mask
-    norm_p, norm_c = jnp.linalg.norm(group, axis=1), jnp.linalg.norm(rest, axis=1)
+    norm_p, norm_c = jnp.sqrt(sq_p), jnp.sqrt(sq_c)
     return {
         "alpha_p": dot_p / sq, "alpha_c": dot_c / sq,
         "dot_p": dot_p, "dot_c": dot_c, "sq_norm": jnp.broadcast_to(sq, dot_p.shape),
         "norm": jnp.broadcast_to(jnp.sqrt(sq), dot_p.shape), "norm_p": norm_p, "norm_c": norm_c,
-        "cos_pc": jnp.sum(group * rest, axis=1) / (norm_p * norm_c),
+        "cos_pc": dot_pc / (norm_p * norm_c),
         "n_p": jnp.sum(weights, axis=1), "n_c": jnp.sum(1.0 - weights, axis=1),
     }
 

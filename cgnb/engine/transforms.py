@@ -23,7 +23,8 @@ from . import pergrad, winsorize
 PyTree = Any
 
 
-def winsorized_mean(c: int | jax.Array, c_max: int | None = None) -> optax.GradientTransformation:
+def winsorized_mean(c: int | jax.Array, c_max: int | None = None,
+                    method: str | None = None) -> optax.GradientTransformation:
     """Aggregate per-example updates into their coordinate-wise c-winsorized mean.
 
     The Coherent Gradients paper's winsorized SGD (Chatterjee, ICLR 2020, section 3): with
@@ -47,9 +48,12 @@ def winsorized_mean(c: int | jax.Array, c_max: int | None = None) -> optax.Gradi
 
     and returns the winsorized pytree without the batch axis. ``c`` is a Python int or a traced
     integer bounded by the Python int ``c_max`` (see :func:`cgnb.engine.winsorize.winsorize` for
-    both and the cost). The state is empty.
+    both and the cost). ``method`` forces an order-statistics algorithm
+    (:data:`cgnb.engine.winsorize.METHODS`; default: chosen by backend and level). The state is empty.
     """
     winsorize.check_levels(c, c_max)  # types now; the range needs B and is checked in update
+    if method is not None and method not in winsorize.METHODS:
+        raise ValueError(f"method must be one of {winsorize.METHODS} or None, got {method!r}")
 
     def init_fn(params):
         del params
@@ -58,8 +62,8 @@ def winsorized_mean(c: int | jax.Array, c_max: int | None = None) -> optax.Gradi
     def update_fn(updates, state, params=None):
         del params
         if isinstance(updates, pergrad.MLPFactors):
-            return winsorize.mlp_winsorized_grad(updates, c, c_max), state
-        return winsorize.winsorize_tree(updates, c, c_max), state
+            return winsorize.mlp_winsorized_grad(updates, c, c_max, method), state
+        return winsorize.winsorize_tree(updates, c, c_max, method), state
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -7,6 +7,16 @@ Contents
   mlp_winsorized_grad   the same for an MLP's per-example gradients given in factored form
                         (:class:`cgnb.engine.pergrad.MLPFactors`), without materialising them
   GENERIC_TILE, MLP_TILE_ROWS, MLP_TILE_COLS, TILE_LOOPS   the kernels' tiling
+  METHODS, NETWORK_MAX_LEVEL   the order-statistics algorithms and when the CPU default switches
+
+Algorithms (``method=``; default by backend and level, see ``_pick_method``)
+  "network"  the insertion networks below, for c (or c_max) <= NETWORK_MAX_LEVEL on the CPU; a
+             traced c runs one tile loop per level under ``lax.switch`` (``_levels_by_switch``)
+  "bisect"   the (c+1)-th smallest / largest integer key built bit by bit by counting
+             (``_bisect_bounds``): 32 passes for float32 whatever c, compiles in seconds; larger c
+  "sort"     ``jnp.sort`` over the batch axis: the GPU / TPU default
+  The last two clip the values between the two order statistics (on keys) and sum them in
+  example order; all three give the exact order statistics.
 
 The optax transform that applies it to per-example gradients is
 :func:`cgnb.engine.transforms.winsorized_mean`.
@@ -36,6 +46,7 @@ How the winsorized mean is computed fast
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple
 
@@ -141,28 +152,6 @@ def _winsorized_kernel(example: Callable[[int], jax.Array], n: int, c: int, dtyp
     return (mid + c * hi + c * lo) / n
 
 
-def _network_bounds(example: Callable[[int], jax.Array], n: int, c: jax.Array,
-                    levels: int) -> tuple[jax.Array, jax.Array]:
-    """Keys of the (c+1)-th smallest and largest of ``n`` values, c traced in [0, levels].
-
-    Two independent insertion networks keep the ``levels + 1`` largest and smallest keys of
-    every coordinate (sentinel-filled, so no value is special); entry c of each is selected
-    once at the end -- never per example, which is what made XLA:CPU slow (a program running
-    minutes per step for c_max >= 3). About 4 (levels + 1) integer min/max per value.
-    """
-    top = bot = None
-    for i in range(n):
-        key = _to_key(example(i))
-        if i == 0:
-            info = jnp.iinfo(key.dtype)
-            top = [jnp.full_like(key, info.min)] * (levels + 1)
-            bot = [jnp.full_like(key, info.max)] * (levels + 1)
-        _insert(top, key, keep=lax.max, pass_on=lax.min)
-        _insert(bot, key, keep=lax.min, pass_on=lax.max)
-    level = jnp.clip(c, 0, levels)
-    return lax.select_n(level, *bot), lax.select_n(level, *top)
-
-
 def _unsigned(keys: jax.Array) -> jax.Array:
     """Integer keys -> unsigned integers of the same order (sign bit flipped)."""
     utype = _UNSIGNED_DTYPES[keys.dtype.itemsize]
@@ -214,6 +203,14 @@ def _clipped_mean(example: Callable[[int], jax.Array], n: int, lo: jax.Array, hi
     return total / n
 
 
+def _mean_in_order(example: Callable[[int], jax.Array], n: int) -> jax.Array:
+    """``sum_i example(i) / n`` summed in example order (c = 0)."""
+    total = example(0)
+    for i in range(1, n):
+        total = total + example(i)
+    return total / n
+
+
 def _pick_method(method: str | None, c_static: int | None, levels: int) -> str:
     """The order-statistics algorithm: ``method`` if given, else by backend and level."""
     if method is not None:
@@ -229,17 +226,31 @@ def _tile_mean(example: Callable[[int], jax.Array], block: Callable[[], jax.Arra
                c: int | jax.Array, levels: int, dtype, method: str) -> jax.Array:
     """The winsorized mean of one tile: values ``example(i)`` or all at once ``block()`` (n, ...)."""
     static = isinstance(c, int)
-    if method == "network" and static:
+    if static and c == 0:
+        return _mean_in_order(example, n)
+    if method == "network":  # a static c here: a traced one is split by _levels_by_switch
         return _winsorized_kernel(example, n, c, dtype)
-    if method == "network":
-        lo, hi = _network_bounds(example, n, c, levels)
-    else:
-        keys = _to_key(block())
-        lo, hi = (_bisect_bounds if method == "bisect" else _sort_bounds)(keys, c)
+    keys = _to_key(block())
+    lo, hi = (_bisect_bounds if method == "bisect" else _sort_bounds)(keys, c)
     mean = _clipped_mean(example, n, lo, hi, dtype)
-    if static:
-        return mean
-    return jnp.where((c >= 0) & (c <= levels), mean, jnp.nan)
+    return mean if static else _nan_outside(mean, c, levels)
+
+
+def _nan_outside(value: jax.Array, c: jax.Array, levels: int) -> jax.Array:
+    return jnp.where((c >= 0) & (c <= levels), value, jnp.nan)
+
+
+def _levels_by_switch(run: Callable[[int | jax.Array], jax.Array], c: int | jax.Array, levels: int,
+                      method: str) -> jax.Array:
+    """``run(c)`` (a whole tile loop); a traced c with the network becomes one branch per level,
+    each its own tile loop with the static kernel. Selecting the level inside one network (per
+    example, or from two lists at the end), or branching per tile, made XLA:CPU fuse the levels
+    into one expression it split and recomputed: minutes per step for c_max >= 3. Under ``vmap``
+    every branch runs."""
+    if isinstance(c, int) or method != "network":
+        return run(c)
+    branches = [lambda level=level: run(level) for level in range(levels + 1)]
+    return _nan_outside(lax.switch(jnp.clip(c, 0, levels), branches), c, levels)
 
 
 def _tile_loop(n_tiles: int, tile: Callable[[jax.Array], jax.Array], tile_shape: tuple[int, ...],
@@ -352,11 +363,14 @@ def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = No
     flat = per_example.reshape(batch, n)
     flat = jnp.pad(flat, ((0, 0), (0, n_tiles * width - n))).reshape(batch, n_tiles, width)
 
-    def tile(t):
+    def tile(t, level):
         block = lax.dynamic_index_in_dim(flat, t, 1, keepdims=False)  # (B, width)
-        return _tile_mean(lambda i: block[i], lambda: block, batch, c_use, k - 1, dtype, method)
+        return _tile_mean(lambda i: block[i], lambda: block, batch, level, k - 1, dtype, method)
 
-    return _tile_loop(n_tiles, tile, (width,), dtype).reshape(-1)[:n].reshape(shape)
+    def run(level):
+        return _tile_loop(n_tiles, functools.partial(tile, level=level), (width,), dtype)
+
+    return _levels_by_switch(run, c_use, k - 1, method).reshape(-1)[:n].reshape(shape)
 
 
 def _stack_leaves(per_example: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree], int]:
@@ -465,13 +479,16 @@ def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: 
     left_index = jnp.asarray(np.resize(plan.left_index, n_tiles))
     right_index = jnp.asarray(np.resize(plan.right_index, n_tiles))
 
-    def tile(t):
+    def tile(t, level):
         lf = lax.dynamic_index_in_dim(plan.left, left_index[t], 0, keepdims=False)  # (B, R)
         rf = lax.dynamic_index_in_dim(plan.right, right_index[t], 0, keepdims=False)  # (B, C)
         return _tile_mean(lambda i: lf[i][:, None] * rf[i][None, :], lambda: lf[:, :, None] * rf[:, None, :],
-                          batch, c_use, k - 1, dtype, method)
+                          batch, level, k - 1, dtype, method)
 
-    out = _tile_loop(n_tiles, tile, (MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
+    def run(level):
+        return _tile_loop(n_tiles, functools.partial(tile, level=level), (MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
+
+    out = _levels_by_switch(run, c_use, k - 1, method)
     grads = []
     for first, nr, nc, n_rows, n_cols, transposed in plan.layers:
         block = out[first:first + nr * nc].reshape(nr, nc, MLP_TILE_ROWS, MLP_TILE_COLS)

@@ -144,3 +144,71 @@ def test_bad_inputs_raise_clear_errors():
         winsorize.mlp_winsorized_grad(a, 1)
     with pytest.raises(ValueError, match="c_max must be a Python int"):
         jax.jit(lambda m: winsorize.check_levels(1, m))(2)
+
+
+def outlier_data(batch, seed=0):
+    """(B, 9) quarter-integers with many ties (every sum exact in float32); column 0 holds +inf and
+    -inf, column 1 huge finite outliers, so a wrong rank or an unclipped outlier shows."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-8, 9, size=(batch, 9)).astype(np.float32) / 4
+    a[0, 0], a[-1, 0] = np.inf, -np.inf
+    a[batch // 2, 1], a[batch // 3, 1] = 3e30, -1e30
+    return a
+
+
+def check_against_sort(a, got, c):
+    """Agreement with the sort-and-clip reference up to the rounding of the final division by B
+    (XLA may multiply by 1/B): a wrong order statistic moves a mean by >= 1/(4 B) here, or by
+    ~1e30 / B if an outlier is not clipped. For c = 0 the outlier columns are inf/nan or rounded
+    differently, so only the tied columns are compared."""
+    want = sort_winsorize(a, c)
+    cols = slice(None) if c else slice(2, None)
+    np.testing.assert_allclose(np.asarray(got)[cols], want[cols], rtol=3e-7, atol=0, err_msg=f"B={a.shape[0]} c={c}")
+
+
+@pytest.mark.parametrize("batch", [2, 3, 64, 100, 128])
+@pytest.mark.parametrize("method", ["bisect", "sort"])
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_every_level_traced_and_static_equals_sort_and_clip(batch, method):
+    a = outlier_data(batch)
+    c_max = (batch - 1) // 2
+    levels = jnp.arange(c_max + 1)
+    traced = jax.jit(jax.vmap(lambda c: winsorize.winsorize(jnp.asarray(a), c, c_max=c_max, method=method)))(levels)
+    for c in range(c_max + 1):
+        check_against_sort(a, traced[c], c)
+    for c in sorted({min(1, c_max), c_max // 2, c_max} - {0}):
+        check_against_sort(a, winsorize.winsorize(jnp.asarray(a), c, method=method), c)
+
+
+@pytest.mark.parametrize("batch", [2, 3, 64, 100])
+def test_network_every_level_traced_and_static(batch):
+    a = outlier_data(batch, seed=1)
+    c_max = min(winsorize.NETWORK_MAX_LEVEL, (batch - 1) // 2)
+    traced = jax.jit(jax.vmap(lambda c: winsorize.winsorize(jnp.asarray(a), c, c_max=c_max,
+                                                            method="network")))(jnp.arange(c_max + 1))
+    for c in range(c_max + 1):
+        check_against_sort(a, traced[c], c)
+        if c:
+            check_against_sort(a, winsorize.winsorize(jnp.asarray(a), c, method="network"), c)
+
+
+def test_method_choice_by_level_and_backend(monkeypatch):
+    assert winsorize._pick_method(None, 4, 4) == "network"
+    assert winsorize._pick_method(None, None, winsorize.NETWORK_MAX_LEVEL + 1) == "bisect"
+    assert winsorize._pick_method(None, winsorize.NETWORK_MAX_LEVEL + 1, 49) == "bisect"
+    assert winsorize._pick_method(None, 2, 49) == "network"  # a static c below a large c_max
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert winsorize._pick_method(None, 2, 2) == "sort"
+    with pytest.raises(ValueError, match="method must be one of"):
+        winsorize._pick_method("heap", 2, 2)
+
+
+@pytest.mark.parametrize("method", ["bisect", "sort"])
+def test_mlp_winsorized_grad_large_c_and_forced_methods(method):
+    params, x, y = mlp_problem((40, 300, 3), batch=21)
+    per_example = generic_grads(params, x, y)
+    f = factors(params, x, y)
+    got = jax.jit(jax.vmap(lambda c: winsorize.mlp_winsorized_grad(f, c, c_max=10, method=method)))(jnp.array([0, 3, 10]))
+    for row, c in enumerate([0, 3, 10]):
+        want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
+        assert tree_max_abs_diff(jax.tree_util.tree_map(lambda l: l[row], got), want) < 1e-6
