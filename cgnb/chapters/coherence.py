@@ -15,28 +15,18 @@ Chatterjee, "Coherent Gradients", ICLR 2020, section 2:
   collected by :func:`alpha_summary`; :func:`m_coherence` (Chatterjee and Zielinski's m * alpha);
 * :func:`combine` joins a short, finely recorded sweep of the first steps to the long sweep of
   the same runs, so that curves can be drawn on a logarithmic step axis;
-* Figure 3: :func:`early_contributions` replays the first SGD steps of each variant and
-  records every example's contribution ``<gbar, g_i>`` on the whole training set, so that
-  :func:`group_curves` gives the mean cumulative contribution per pristine / corrupt example
-  ``abar_p(t) = (1 / m_p) sum_{tau < t} sum_{i in P} <gbar_tau, g_{i,tau}>`` and any number
-  of null worlds (:func:`cgnb.engine.stats.null_masks`, :func:`contribution_gaps`) costs nothing;
+* Figure 3 (per-example contributions over the first steps) is in
+  :mod:`cgnb.chapters.coherence_contributions`;
 * the figures are in :mod:`cgnb.chapters.coherence_figures`.
 
 All arrays are numpy; V = variants, R = records, S = seeds, K = null worlds.
 """
 from __future__ import annotations
 
-import sys
+import dataclasses
 from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
-
-import dataclasses
-
-from ..engine import loop, pergrad, sampler, stats, sweep
 
 # ----------------------------------------------------------------------------- selecting curves
 
@@ -305,147 +295,3 @@ def m_coherence(result, noise: float) -> np.ndarray:
     helps.
     """
     return result.config.stats_examples * by_noise(result, "coherence", noise)
-
-
-# ----------------------------------------------------------------------------- per-example contributions
-
-
-def _blocks(m: int, block: int) -> tuple[int, int]:
-    """``(n_blocks, padded size)`` covering m examples with blocks of at most ``block``."""
-    if m < 1 or block < 1:
-        raise ValueError(f"need at least one example and a positive block size, got m={m}, block={block}")
-    n_blocks = -(-m // block)
-    size = -(-m // n_blocks)
-    return n_blocks, n_blocks * size
-
-
-def sample_statistics(params, x: jax.Array, y: jax.Array, block: int = 1000) -> tuple[jax.Array, jax.Array]:
-    """Per-example contributions and coherence of a sample at ``params``.
-
-    With ``g_i = grad l_i`` and ``gbar = (1/M) sum_i g_i`` over the M examples x (M, d), y (M,):
-
-    * ``c_i = <gbar, g_i>`` (M,), one forward-mode pass along ``gbar``; ``lr * c_i`` is the
-      first-order decrease of example i's loss under a full-batch gradient step, and
-      ``sum_i c_i = M |gbar|^2``;
-    * coherence ``|gbar|^2 / mean_i |g_i|^2`` (scalar), with the squared norms from
-      :func:`cgnb.engine.pergrad.mlp_per_example_sq_norms` (no per-example gradient tensors).
-
-    Examples are processed ``block`` at a time (``lax.map``) to bound memory.
-    """
-    loss = sweep.per_example_loss
-    m = x.shape[0]
-    n_blocks, padded = _blocks(m, block)
-    pad = padded - m
-    xb = jnp.pad(x, ((0, pad), (0, 0))).reshape(n_blocks, -1, x.shape[1])
-    yb = jnp.pad(y, (0, pad)).reshape(n_blocks, -1)
-    wb = (jnp.arange(padded) < m).astype(x.dtype).reshape(n_blocks, -1)
-
-    def add_block_grad(total, args):  # summed over blocks in the carry: memory O(parameters)
-        xi, yi, wi = args
-        g = jax.grad(lambda p: jnp.sum(wi * loss(p, xi, yi)))(params)
-        return jax.tree_util.tree_map(jnp.add, total, g), None
-
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    total, _ = lax.scan(add_block_grad, zeros, (xb, yb, wb))
-    gbar = jax.tree_util.tree_map(lambda g: g / m, total)
-
-    def block_stats(args):
-        xi, yi, wi = args
-        c = jax.jvp(lambda p: loss(p, xi, yi), (params,), (gbar,))[1]
-        sq = pergrad.mlp_per_example_sq_norms(loss, params, xi, yi)
-        return c, jnp.sum(wi * sq)
-
-    c, sq = lax.map(block_stats, (xb, yb, wb))
-    gbar_sq = sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(gbar))
-    return c.reshape(-1)[:m], gbar_sq / (jnp.sum(sq) / m)
-
-
-def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variants, steps: int, *,
-                        examples: int | None = None, block: int = 1000) -> dict[str, np.ndarray]:
-    """Per-example contributions along the first ``steps`` SGD steps of every variant.
-
-    Runs the engine's loop (:func:`cgnb.engine.loop.train`) on exactly the trajectory
-    :func:`cgnb.engine.sweep.run_sweep` trains for ``config`` (same initial parameters
-    :func:`cgnb.engine.sweep.initial_params`, minibatches :func:`cgnb.engine.sampler.batch_indices` and
-    step :func:`cgnb.engine.sweep.config_step`), with a step probe computing
-    :func:`sample_statistics` before each step tau = 0..steps-1 on the first ``examples``
-    training examples (default: all) with the variant's training labels.
-
-    Returns a dict of numpy arrays:
-      ``decrease`` (V, steps, M): ``lr * <gbar_tau, g_{i,tau}>``, the first-order loss decrease
-        of example i due to step tau had it followed the sample's mean gradient (nats);
-      ``coherence`` (V, steps); ``pristine`` (V, M); ``noise``, ``seed`` (V,); ``steps`` (steps,).
-    """
-    if config.method != "sgd":
-        raise ValueError(f"early_contributions replays plain SGD; got method={config.method!r}")
-    n = data.x_train.shape[0]
-    m = n if examples is None else int(examples)
-    if not 1 <= m <= n:
-        raise ValueError(f"examples must be in [1, {n}] (the training set), got {examples}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    params = sweep.initial_params(config, variants)
-    indices = np.stack([sampler.batch_indices(int(seed), 0, steps, n, config.batch_size, config.sampling)
-                        for seed in variants.seed])
-    x = jnp.asarray(data.x_train)
-    step = sweep.config_step(config)
-
-    def one(params, labels, idx):
-        trace = loop.train(loop.step_gradient(step), step.tx, params, x, labels, steps=steps, indices=idx,
-                           step_probe=lambda p, grads, loss: sample_statistics(p, x[:m], labels[:m], block),
-                           block_reduce=loop.block_all)
-        c, coh = trace.step_values  # one block: (1, steps, M), (1, steps)
-        return c[0], coh[0]
-
-    c, coh = jax.jit(jax.vmap(one))(params, jnp.asarray(variants.labels), jnp.asarray(indices))
-    return {"decrease": config.lr * np.asarray(c), "coherence": np.asarray(coh),
-            "pristine": np.asarray(variants.pristine[:, :m]), "noise": np.asarray(variants.noise),
-            "seed": np.asarray(variants.seed), "steps": np.arange(steps)}
-
-
-def group_curves(decrease: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean cumulative contribution per example of each group after t = 0..T steps: (V, T + 1) each.
-
-    ``f_p(t) = (1 / m_p) sum_{tau < t} sum_{i in P} decrease[:, tau, i]`` (and ``f_c`` for the
-    corrupt group ``~mask``), via :func:`cgnb.engine.stats.group_contributions`; ``f(0) = 0``.
-    This is the paper's Figure 3 statistic with the learning rate as its scale factor.
-    """
-    decrease, mask = np.asarray(decrease, float), np.asarray(mask, bool)
-    if decrease.ndim != 3 or mask.shape != (decrease.shape[0], decrease.shape[2]):
-        raise ValueError(f"decrease must be (V, T, M) and mask (V, M); got {decrease.shape} and {mask.shape}")
-    dot_p = np.einsum("vtm,vm->vt", decrease, mask)
-    dot_c = np.einsum("vtm,vm->vt", decrease, ~mask)
-    f = stats.group_contributions(dot_p, dot_c, mask.sum(1)[:, None], (~mask).sum(1)[:, None], axis=1)
-    zero = np.zeros((decrease.shape[0], 1))
-    return {"pristine": np.concatenate([zero, np.asarray(f["f_p"])], axis=1),
-            "corrupt": np.concatenate([zero, np.asarray(f["f_c"])], axis=1)}
-
-
-def contribution_gaps(decrease: np.ndarray, mask: np.ndarray, nulls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``f_p - f_c`` after all T steps: real (V,) and in each null world (V, K).
-
-    ``decrease`` (V, T, M), ``mask`` (V, M), ``nulls`` (V, K, M) from :func:`cgnb.engine.stats.null_masks`
-    (with a numpy Generator).
-    Each gap is the mean total contribution of a pristine example minus that of a corrupt one.
-    """
-    total = np.asarray(decrease, float).sum(axis=1)  # (V, M) per-example totals
-
-    def gap(m):
-        m = np.asarray(m, bool)
-        return (total * m).sum(-1) / m.sum(-1) - (total * ~m).sum(-1) / (~m).sum(-1)
-
-    return gap(mask), gap(np.asarray(nulls, bool).transpose(1, 0, 2)).T
-
-
-def cached_early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variants, steps: int, *,
-                               examples: int | None = None, block: int = 1000) -> dict[str, np.ndarray]:
-    """:func:`early_contributions` through :func:`cgnb.engine.store.memoize` (keyed by every input and this
-    module's code)."""
-    from ..engine import store
-
-    key = {"config": config.to_json(), "x_train": data.x_train, "labels": variants.labels,
-           "pristine": variants.pristine, "seed": variants.seed, "noise": variants.noise, "steps": int(steps),
-           "examples": examples, "block": int(block)}
-    return store.memoize("coherent-early-contributions", key,
-                         lambda: early_contributions(config, data, variants, steps, examples=examples, block=block),
-                         sources=[sys.modules[__name__]])

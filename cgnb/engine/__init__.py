@@ -9,7 +9,8 @@ Modules (``from cgnb.engine import nets, sweep``):
   losses    the loss contract (per-example losses, Params), the losses and metrics, MLPLoss
   pergrad   per-example gradients (and their factored form for MLPs)
   stats     statistics of gradients: coherence, pairwise cosines, pristine/corrupt groups, null masks
-  winsorize the coordinate-wise c-winsorized mean over a batch (fast kernel, MLP fast path)
+  winsorize the coordinate-wise c-winsorized mean over a batch (network, bisection and sort kernels)
+  winsorize_mlp the same for an MLP's per-example gradients in factored form, never materialised
   transforms gradient aggregations as optax transforms: winsorized_mean, rm3
   trainer   the training step: a gradient rule (mean / per-example) followed by an optax chain
   sampler   seeded minibatch orders: shuffled epochs, uniform draws, disjoint batches
@@ -21,4 +22,5 @@ Modules (``from cgnb.engine import nets, sweep``):
   store     the on-disk result store keyed by what produced a result
   plots     the book's figure style
   curves    measures of recorded curves: first step reaching a level, slopes, rises, drops
+  checks    argument validation at the public boundary, with messages that say how to fix it
 """

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import pergrad, winsorize
+from . import pergrad, winsorize, winsorize_mlp
 
 PyTree = Any
 
@@ -44,7 +44,7 @@ def winsorized_mean(c: int | jax.Array, c_max: int | None = None,
       together by one kernel, :func:`cgnb.engine.winsorize.winsorize_tree`; a Python int c = 0 is
       exactly ``jnp.mean`` over the batch), or
     * an MLP's :class:`cgnb.engine.pergrad.MLPFactors` (MLP fast path,
-      :func:`cgnb.engine.winsorize.mlp_winsorized_grad`: the (B, P) gradients never exist),
+      :func:`cgnb.engine.winsorize_mlp.mlp_winsorized_grad`: the (B, P) gradients never exist),
 
     and returns the winsorized pytree without the batch axis. ``c`` is a Python int or a traced
     integer bounded by the Python int ``c_max`` (see :func:`cgnb.engine.winsorize.winsorize` for
@@ -62,7 +62,7 @@ def winsorized_mean(c: int | jax.Array, c_max: int | None = None,
     def update_fn(updates, state, params=None):
         del params
         if isinstance(updates, pergrad.MLPFactors):
-            return winsorize.mlp_winsorized_grad(updates, c, c_max, method), state
+            return winsorize_mlp.mlp_winsorized_grad(updates, c, c_max, method), state
         return winsorize.winsorize_tree(updates, c, c_max, method), state
 
     return optax.GradientTransformation(init_fn, update_fn)

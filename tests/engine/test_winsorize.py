@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cgnb.engine import losses, nets, pergrad, winsorize
+from cgnb.engine import losses, nets, pergrad, winsorize, winsorize_mlp
 
 XENT = losses.MLPLoss()
 
@@ -101,7 +101,7 @@ def test_mlp_winsorized_grad_equals_generic(sizes):
     per_example = generic_grads(params, x, y)
     f = factors(params, x, y)
     for c in (1, 4):
-        got = jax.jit(winsorize.mlp_winsorized_grad, static_argnums=1)(f, c)
+        got = jax.jit(winsorize_mlp.mlp_winsorized_grad, static_argnums=1)(f, c)
         want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
         assert tree_max_abs_diff(got, want) < 1e-6
 
@@ -110,12 +110,12 @@ def test_mlp_winsorized_grad_traced_c_and_c0():
     params, x, y = mlp_problem(batch=9)
     per_example = generic_grads(params, x, y)
     f = factors(params, x, y)
-    got = jax.jit(jax.vmap(lambda c: winsorize.mlp_winsorized_grad(f, c, c_max=2)))(jnp.array([0, 1, 2]))
+    got = jax.jit(jax.vmap(lambda c: winsorize_mlp.mlp_winsorized_grad(f, c, c_max=2)))(jnp.array([0, 1, 2]))
     for row, c in enumerate([0, 1, 2]):
         want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
         assert tree_max_abs_diff(jax.tree_util.tree_map(lambda l: l[row], got), want) < 1e-6
     plain = jax.jit(jax.grad(lambda p: jnp.mean(xent(p, x, y))))(params)
-    assert tree_max_abs_diff(winsorize.mlp_winsorized_grad(f, 0), plain) < 1e-6
+    assert tree_max_abs_diff(winsorize_mlp.mlp_winsorized_grad(f, 0), plain) < 1e-6
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -141,7 +141,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="same leading batch axis"):
         winsorize.winsorize_tree({"a": jnp.zeros((4, 2)), "b": jnp.zeros((5,))}, 1)
     with pytest.raises(ValueError, match="MLPFactors"):
-        winsorize.mlp_winsorized_grad(a, 1)
+        winsorize_mlp.mlp_winsorized_grad(a, 1)
     with pytest.raises(ValueError, match="c_max must be a Python int"):
         jax.jit(lambda m: winsorize.check_levels(1, m))(2)
 
@@ -208,7 +208,7 @@ def test_mlp_winsorized_grad_large_c_and_forced_methods(method):
     params, x, y = mlp_problem((40, 300, 3), batch=21)
     per_example = generic_grads(params, x, y)
     f = factors(params, x, y)
-    got = jax.jit(jax.vmap(lambda c: winsorize.mlp_winsorized_grad(f, c, c_max=10, method=method)))(jnp.array([0, 3, 10]))
+    got = jax.jit(jax.vmap(lambda c: winsorize_mlp.mlp_winsorized_grad(f, c, c_max=10, method=method)))(jnp.array([0, 3, 10]))
     for row, c in enumerate([0, 3, 10]):
         want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
         assert tree_max_abs_diff(jax.tree_util.tree_map(lambda l: l[row], got), want) < 1e-6
