@@ -83,19 +83,18 @@ def train_binary(
     optimizer: optax.GradientTransformation,
     steps: int,
     record_every: int = 1,
-    sd_coef: float | jax.Array = 0.0,
     key: jax.Array | None = None,
     dose_fn: Callable[[Params], jax.Array] = first_layer_dose,
     track: Callable[[Params], Any] | None = None,
 ) -> tuple[Params, History]:
-    """Full-batch training on the logistic loss (+ Spectral Decoupling), recording the dose.
+    """Full-batch training on the logistic loss, recording the dose.
 
-    Each step computes ``L = mean(losses.logistic(apply_fn(params, x, key_t), y)) +
-    sd_coef * mean(logits ** 2)`` (Spectral Decoupling), its gradient ``g`` (the dose adds
+    Each step computes ``L = mean(losses.logistic(apply_fn(params, x, key_t), y))``, its gradient
+    ``g`` (the dose adds
     ``dose_fn(g)``), and applies ``optimizer`` (put weight decay there, e.g.
     :func:`cgnb.engine.trainer.torch_style_sgd`). Runs :func:`cgnb.engine.loop.train` (the dose
     is its step probe, ``track`` its record probe); pure: jit it and ``vmap`` it over seeds or
-    settings (``sd_coef`` may be a traced scalar).
+    settings (e.g. the weight decay inside ``optimizer``).
 
     Args:
       params: initial parameters.
@@ -105,7 +104,6 @@ def train_binary(
       optimizer: an optax transformation.
       steps: number of full-batch steps; must be a multiple of ``record_every``.
       record_every: chunk length; dose is summed and ``track`` evaluated once per chunk.
-      sd_coef: Spectral Decoupling coefficient (0 = plain logistic loss).
       key: PRNG key for ``apply_fn`` (dropout); ``None`` for deterministic models.
       dose_fn: maps a gradient pytree to the per-input dose of that step, (D,).
       track: optional ``track(params) -> pytree`` recorded after every chunk (e.g. test
@@ -114,16 +112,12 @@ def train_binary(
     Returns:
       The final parameters and a :class:`History` with ``steps // record_every`` rows.
     """
-    if steps < 1 or record_every < 1 or steps % record_every:
-        raise ValueError(f"steps ({steps}) must be a positive multiple of record_every ({record_every})")
-    if y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"need x (N, D) and y (N,), got {x.shape} and {y.shape}")
     keys = None if key is None else jax.random.split(key, steps)
 
     def gradient(p, xb, yb, k):
         def objective(p):
             logits = apply_fn(p, xb, k)
-            return jnp.mean(losses.logistic(logits, yb)) + sd_coef * jnp.mean(logits**2)  # + Spectral Decoupling
+            return jnp.mean(losses.logistic(logits, yb))
         return jax.value_and_grad(objective)(p)
 
     trace = loop.train(gradient, optimizer, params, x, y, steps=steps, record_every=record_every, keys=keys,

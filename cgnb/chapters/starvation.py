@@ -183,10 +183,6 @@ def train_with_sd(params: Params, apply_fn: Callable[..., jax.Array], x: jax.Arr
     Returns:
       The final parameters and an :class:`SDHistory` with ``steps // record_every`` rows.
     """
-    if steps < 1 or record_every < 1 or steps % record_every:
-        raise ValueError(f"steps ({steps}) must be a positive multiple of record_every ({record_every})")
-    if y.ndim != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"need x (N, D) and y (N,), got {x.shape} and {y.shape}")
     keys = None if key is None else jax.random.split(key, steps)
 
     def gradient(p, xb, yb, k):

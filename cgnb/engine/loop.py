@@ -85,7 +85,10 @@ class Trace(NamedTuple):
     records: Any
 
 
-def _check(steps: int, record_every: int, indices, keys) -> None:
+def _check(steps: int, record_every: int, indices, keys, x, y) -> None:
+    if jnp.ndim(x) < 1 or jnp.ndim(y) < 1 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"need a training set x (N, ...) and y (N, ...) of the same length N, got shapes "
+                         f"{jnp.shape(x)} and {jnp.shape(y)}")
     if steps < 1 or record_every < 1 or steps % record_every:
         raise ValueError(f"steps ({steps}) must be a positive multiple of record_every ({record_every})")
     for name, value in (("indices", indices), ("keys", keys)):
@@ -115,7 +118,7 @@ def train(gradient: Gradient, optimizer: optax.GradientTransformation, params: P
       A :class:`Trace` with R = steps // record_every rows of probe values.
     """
     record_every = steps if record_every is None else int(record_every)
-    _check(steps, record_every, indices, keys)
+    _check(steps, record_every, indices, keys, x, y)
     blocks = steps // record_every
     opt_state = optimizer.init(params) if opt_state is None else opt_state
 
@@ -175,7 +178,7 @@ def train_with_snapshots(gradient: Gradient, optimizer: optax.GradientTransforma
         record_every = math.gcd(steps, *snapshot_steps)
     if any(s % record_every for s in snapshot_steps):
         raise ValueError(f"record_every ({record_every}) must divide every snapshot step {snapshot_steps}")
-    _check(steps, record_every, indices, keys)
+    _check(steps, record_every, indices, keys, x, y)
     run = _jitted_train
     opt_state = optimizer.init(params)
     snapshots, values, records, done = {}, [], [], 0

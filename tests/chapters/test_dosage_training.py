@@ -39,15 +39,13 @@ def test_dose_of_mlp_rows_and_sd_gradient():
     params = nets.init(key, (2, 16, 1))
     x = jax.random.normal(jax.random.PRNGKey(1), (32, 2))
     y = jnp.sign(x[:, 0])
-    coef = 0.5
 
     def objective(p):
-        logits = _mlp_logit(p, x)
-        return jnp.mean(jnp.log1p(jnp.exp(-y * logits))) + coef * jnp.mean(logits**2)
+        return jnp.mean(jnp.log1p(jnp.exp(-y * _mlp_logit(p, x))))
 
     grads = jax.grad(objective)(params)
     expected = np.sum(np.asarray(grads[0]["w"]) ** 2, axis=1)
-    _, hist = dosage_training.train_binary(params, _mlp_logit, x, y, optimizer=optax.sgd(0.0), steps=3, sd_coef=coef)
+    _, hist = dosage_training.train_binary(params, _mlp_logit, x, y, optimizer=optax.sgd(0.0), steps=3)
     np.testing.assert_allclose(hist.dose, np.tile(expected, (3, 1)), rtol=1e-5)   # lr 0: same gradient each step
     np.testing.assert_allclose(hist.loss, float(objective(params)), rtol=1e-6)
 
@@ -83,7 +81,7 @@ def test_train_binary_rejects_bad_input():
     p = dosage.init_linear(jax.random.PRNGKey(0), 3)
     with pytest.raises(ValueError, match="multiple"):
         dosage_training.train_binary(p, dosage.apply_linear, x, y, optimizer=optax.sgd(0.1), steps=10, record_every=3)
-    with pytest.raises(ValueError, match=r"x \(N, D\)"):
+    with pytest.raises(ValueError, match=r"x \(N, \.\.\.\) and y \(N, \.\.\.\) of the same length"):
         dosage_training.train_binary(p, dosage.apply_linear, x, y[:5], optimizer=optax.sgd(0.1), steps=10)
 
 

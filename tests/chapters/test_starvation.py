@@ -154,7 +154,7 @@ def test_train_with_sd_rejects_bad_input():
     p = starvation.init_torch_mlp(jax.random.PRNGKey(0), (2, 4, 1))
     with pytest.raises(ValueError, match="multiple"):
         starvation.train_with_sd(p, starvation.apply_mlp, x, y, optimizer=optax.sgd(0.1), steps=10, record_every=3)
-    with pytest.raises(ValueError, match=r"x \(N, D\)"):
+    with pytest.raises(ValueError, match=r"x \(N, \.\.\.\) and y \(N, \.\.\.\) of the same length"):
         starvation.train_with_sd(p, starvation.apply_mlp, x, y[:5], optimizer=optax.sgd(0.1), steps=10, record_every=5)
 
 

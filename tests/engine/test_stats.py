@@ -6,34 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cgnb.engine import losses, nets, pergrad, stats
+from cgnb.engine import stats
 
-XENT = losses.MLPLoss()
+from mlp_problems import XENT, xent, mlp_problem, loop_grads
+
 
 
 def jitted(name, *static):
     """stats.<name> under jax.jit (eager calls dispatch every primitive separately: slow)."""
     return jax.jit(getattr(stats, name), static_argnums=static)
-
-
-def xent(params, x, y):
-    """The same loss as XENT, as a plain function (generic code paths)."""
-    return losses.cross_entropy(nets.forward(params, x), y)
-
-
-def mlp_problem(sizes=(6, 5, 4, 3), batch=8, seed=0):
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
-    params = nets.init(k1, sizes)
-    x = jax.random.normal(k2, (batch, sizes[0]))
-    y = jax.random.randint(k3, (batch,), 0, sizes[-1])
-    return params, x, y
-
-
-def loop_grads(loss_fn, params, x, y):
-    """Per-example gradients by a Python loop of jax.grad, raveled: (B, P) numpy."""
-    grad_one = jax.jit(jax.grad(lambda p, xi, yi: loss_fn(p, xi, yi)[0]))
-    return np.stack([np.asarray(pergrad.ravel(grad_one(params, x[i:i + 1], y[i:i + 1])))
-                     for i in range(x.shape[0])])
 
 
 # ----------------------------------------------------------------------------- coherence

@@ -4,22 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cgnb.engine import losses, nets, pergrad, winsorize, winsorize_mlp
+from cgnb.engine import pergrad, winsorize, winsorize_mlp
 
-XENT = losses.MLPLoss()
+from mlp_problems import XENT, xent, mlp_problem
 
-
-def xent(params, x, y):
-    """The same loss as XENT, as a plain function (generic code paths)."""
-    return losses.cross_entropy(nets.forward(params, x), y)
-
-
-def mlp_problem(sizes=(6, 5, 4, 3), batch=8, seed=0):
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
-    params = nets.init(k1, sizes)
-    x = jax.random.normal(k2, (batch, sizes[0]))
-    y = jax.random.randint(k3, (batch,), 0, sizes[-1])
-    return params, x, y
 
 
 def sort_winsorize(a, c):
