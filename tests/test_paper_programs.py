@@ -1,0 +1,41 @@
+"""Every chapter's paper-profile program, compiled on the CPU for abstract inputs, fits a 16 GB T4."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from cgnb.engine import aot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def programs():
+    spec = importlib.util.spec_from_file_location("paper_programs", ROOT / "scripts" / "paper_programs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("chapter", ["ch1", "ch2", "ch3", "ch4", "ch5", "ch6"])
+def test_paper_program_fits_a_t4(programs, chapter):
+    rows = programs.chapter_memory(chapter)
+    assert rows, f"{chapter} compiled no program"
+    for row in rows:
+        assert aot.fits(row), f"{chapter} {row['program']}: {aot.gib(row['total'])} GiB >= 15 GiB"
+
+
+def test_the_check_fails_for_a_program_too_big_for_a_t4(programs):
+    """The chapter-4 chunk program with 60x the paper's variants needs more than a T4 has."""
+    p = programs.params_of("ch4")
+    from cgnb.engine import sweep
+    config = sweep.SweepConfig(sizes=(784, p["width"], 10), steps=p["steps"], record_every=p["record_every"],
+                               stats=("alphas", "coherence"), stats_examples=p["stats_examples"], n_null=p["n_null"])
+    fn, args = programs.sweep_chunk(config, 900, 60_000, 10_000)
+    report = aot.program_memory(fn, *args)
+    assert not aot.fits(report), aot.gib(report["total"])
+
+
+def test_parameters_are_the_paper_profile(programs):
+    assert programs.params_of("ch4")["width"] == 2048
+    assert programs.params_of("ch5")["n_train"] == 60_000
