@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..engine import plots, stats
-from .coherence import by_noise, group_curves, learned_fraction, m_coherence, noise_levels, pristine_share
+from .coherence import by_noise, learned_fraction, m_coherence, noise_levels, pristine_share
+from .coherence_contributions import group_curves
 
 NOISE_LABEL = "label noise {:.0%}"
 GROUP_STYLE = {"pristine": dict(color="tab:blue", linestyle="-"), "corrupt": dict(color="tab:red", linestyle="--")}
