@@ -9,7 +9,7 @@ Chatterjee, "Coherent Gradients", ICLR 2020, section 2:
 * Figure 1 measures: :func:`learned_fraction` (fraction of an example group classified as
   its training label at least once by each record step), :func:`first_learned_median`,
   :func:`early_loss_slope`, :func:`mean_steps_to_reach`, :func:`order_margin`, collected
-  per noise level and seed by :func:`training_table`;
+  per noise level and seed by :func:`training_table` (shown by :func:`table_rows`);
 * Figure 2 measures: :func:`pristine_share`, :func:`fitted_step` (first record where the
   pristine examples are fitted), :func:`mean_from` of ``alpha_p - alpha_c`` from there on,
   collected by :func:`alpha_summary`; :func:`m_coherence` (Chatterjee and Zielinski's m * alpha);
@@ -213,21 +213,22 @@ def training_table(result, slope_steps: int, levels: Sequence[float] | None = No
     return table
 
 
-def format_table(table: dict[str, np.ndarray]) -> str:
-    """A text table of :func:`training_table`: mean over seeds, and the seeds' range in brackets."""
+def table_rows(table: dict[str, np.ndarray]) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of :func:`training_table` for :func:`cgnb.engine.plots.show_table`: per noise
+    level the mean over seeds and, in brackets, the seeds' range."""
     names = [k for k in table if k != "noise"]
-    lines = ["noise  " + "  ".join(f"{k:>22}" for k in names)]
+    rows = []
     for i, n in enumerate(table["noise"]):
-        cells = []
+        cells = [f"{n:.0%}"]
         for k in names:
             v = table[k][i]
             if np.all(np.isnan(v)):
-                cells.append(f"{'-':>22}")
+                cells.append("-")
                 continue
             digits = 4 if np.nanmax(np.abs(v)) < 10 else 0
-            cells.append(f"{np.nanmean(v):>8.{digits}f} [{np.nanmin(v):.{digits}f}, {np.nanmax(v):.{digits}f}]".rjust(22))
-        lines.append(f"{n:>5.0%}  " + "  ".join(cells))
-    return "\n".join(lines)
+            cells.append(f"{np.nanmean(v):.{digits}f} [{np.nanmin(v):.{digits}f}, {np.nanmax(v):.{digits}f}]")
+        rows.append(cells)
+    return ["noise", *names], rows
 
 
 # ----------------------------------------------------------------------------- figure 2 and 3 measures

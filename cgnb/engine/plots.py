@@ -133,3 +133,34 @@ def contrast(color, background="white") -> float:
 
     a, b = sorted((luminance(color), luminance(background)))
     return (b + 0.05) / (a + 0.05)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown pipe table (the book renders it as an HTML table that wraps at any width).
+
+    Args:
+      header: the column titles.
+      rows: one sequence of cells per row (formatted with ``str``), each as long as ``header``.
+    """
+    if any(len(row) != len(header) for row in rows):
+        raise ValueError(f"every row must have {len(header)} cells (one per column of {list(header)})")
+
+    def cells(values):
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+
+    return "\n".join([cells(header), "|" + "---|" * len(header), *(cells(row) for row in rows)])
+
+
+def show_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Show :func:`markdown_table` as a table in a notebook; print it as text elsewhere."""
+    text = markdown_table(header, rows)
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        print(text)
+        return
+    if type(get_ipython()).__name__ == "ZMQInteractiveShell":  # a notebook kernel
+        display(Markdown(text))
+    else:
+        print(text)

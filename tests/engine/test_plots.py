@@ -45,3 +45,12 @@ def test_grid_uses_the_style_fonts_and_size():
     assert tuple(fig.get_size_inches()) == pytest.approx((6.0, 2.5))
     assert matplotlib.rcParams["font.size"] >= 11 and matplotlib.rcParams["xtick.labelsize"] >= 10
     plt.close(fig)
+
+
+def test_markdown_table_escapes_pipes_and_checks_row_lengths(capsys):
+    text = plots.markdown_table(["a", "b|c"], [[1, "x|y"], [2.5, ""]])
+    assert text.splitlines() == ["| a | b\\|c |", "|---|---|", "| 1 | x\\|y |", "| 2.5 |  |"]
+    with pytest.raises(ValueError, match="every row must have 2 cells"):
+        plots.markdown_table(["a", "b"], [[1]])
+    plots.show_table(["a"], [[1]])  # outside a notebook: printed as text
+    assert "| a |" in capsys.readouterr().out
