@@ -128,7 +128,8 @@ class ClaimResult:
         threshold = tuple(r["threshold"]) if r["op"] == "within" else r["threshold"]
         text = (f"{ICONS[r['status']]} **{r['claim']} {r['status']}**: measured {_fmt(r['value'])}, "
                 f"expected {describe(r['op'], threshold)}. {r['statement']}")
-        return text + (f" *Why: {r['note']}*" if r.get("note") else "")
+        label = "Note" if r["status"] == "holds" else "Why"
+        return text + (f" *{label}: {r['note']}*" if r.get("note") else "")
 
     def _repr_markdown_(self) -> str:
         return self.line()
