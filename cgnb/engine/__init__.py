@@ -20,7 +20,8 @@ Modules (``from cgnb.engine import nets, sweep``):
   evaluation one record of a sweep's variant (losses, accuracies, gradient statistics), first_learned
   results   a sweep's result (SweepResult) and its result / checkpoint files
   store     the on-disk result store keyed by what produced a result
-  plots     the book's figure style
+  plots     the book's figure style and tables
+  display   showing results in a notebook (Markdown) or a terminal (text)
   curves    measures of recorded curves: first step reaching a level, slopes, rises, drops
   checks    argument validation at the public boundary, with messages that say how to fix it
 """

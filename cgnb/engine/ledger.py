@@ -35,7 +35,7 @@ import html as _html
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import paths, profiles
+from . import display, paths, profiles
 
 OPS = ("<", "<=", ">", ">=", "==", "within")
 
@@ -137,21 +137,10 @@ class ClaimResult:
     def _ipython_display_(self) -> None:
         if not self._shown:
             self._shown = True
-            from IPython.display import Markdown, display
-
-            display(Markdown(f'<span id="{anchor(self.record["claim"])}"></span>' + self.line()))
+            display.show_markdown(f'<span id="{anchor(self.record["claim"])}"></span>' + self.line())
 
     def __repr__(self) -> str:
         return self.line()
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def check(
@@ -234,7 +223,7 @@ def check(
     with open(file, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
     result = ClaimResult(record)
-    if _in_notebook():
+    if display.in_notebook():
         result._ipython_display_()
     if status == "unexpectedly holds":
         raise ClaimFailed(
@@ -322,29 +311,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"{value:.4g}"
     return str(value)
-
-
-def _result(record: dict) -> str:
-    """One phrase for a record: its status with its icon, e.g. ``✅ holds``."""
-    status = record.get("status", "holds")
-    return f"{ICONS.get(status, '')} {status}".strip()
-
-
-def records_table(records: list[dict]) -> str:
-    """A Markdown table of ledger records, one row per record: claim, statement, measured
-    value, expected comparison, result (the profile is added to the result when the records
-    come from more than one)."""
-    several_profiles = len({r["profile"] for r in records}) > 1
-    head = "| claim | statement | measured | expected | result |\n|---|---|---:|---|---|\n"
-    rows = []
-    for r in records:
-        threshold = tuple(r["threshold"]) if r["op"] == "within" else r["threshold"]
-        statement = r["statement"].replace("|", "\\|")
-        if r.get("note"):
-            statement += f" *({r['note']})*".replace("|", "\\|")
-        result = _result(r) + (f" [{r['profile']}]" if several_profiles else "")
-        rows.append(f"| {r['claim']} | {statement} | {_fmt(r['value'])} | {describe(r['op'], threshold)} | {result} |")
-    return head + "\n".join(rows) + "\n"
 
 
 def summary(records: list[dict], expected: Mapping[str, Sequence[str]] | None = None) -> str:

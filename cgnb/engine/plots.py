@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from cycler import cycler
 
+from . import display
+
 #: Width (inches, at 100 dpi) shown unscaled in the text column at 1400 px.
 COLUMN_IN = 7.4
 #: Widest figure (inches) the book lays out full-width; wider grids get smaller panels.
@@ -153,14 +155,4 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 
 def show_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Show :func:`markdown_table` as a table in a notebook; print it as text elsewhere."""
-    text = markdown_table(header, rows)
-    try:
-        from IPython import get_ipython
-        from IPython.display import Markdown, display
-    except ImportError:
-        print(text)
-        return
-    if type(get_ipython()).__name__ == "ZMQInteractiveShell":  # a notebook kernel
-        display(Markdown(text))
-    else:
-        print(text)
+    display.show_markdown(markdown_table(header, rows))
