@@ -1,5 +1,4 @@
 """The book's frame: table of contents, notebook hygiene, citations, claim coverage."""
-import importlib.util
 import tomllib
 import re
 from pathlib import Path
@@ -9,12 +8,10 @@ import pytest
 import yaml
 
 from cgnb.chapters import EXPECTED_CLAIMS
+from repo_files import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("nbscript", ROOT / "scripts" / "notebooks.py")
-nbscript = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(nbscript)
-site = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
+nbscript = load_module("scripts/notebooks.py")
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -74,8 +71,7 @@ def test_each_chapter_checks_all_its_claims_through_the_ledger(path):
 
 
 def test_check_site_reads_the_toc():
-    module = importlib.util.module_from_spec(site)
-    site.loader.exec_module(module)
+    module = load_module("scripts/check_site.py")
     assert module.toc_pages(ROOT / "_toc.yml") == toc_files()
 
 
@@ -142,10 +138,7 @@ def test_check_reports_an_unfolded_plot_cell_and_a_folded_claim_check(tmp_path):
 
 
 def _book_ext():
-    spec_ = importlib.util.spec_from_file_location("cgnb_book", ROOT / "book" / "_ext" / "cgnb_book.py")
-    module = importlib.util.module_from_spec(spec_)
-    spec_.loader.exec_module(module)
-    return module
+    return load_module("book/_ext/cgnb_book.py")
 
 
 def test_bibliography_labels_are_author_year_without_latex():

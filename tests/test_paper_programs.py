@@ -1,20 +1,17 @@
 """Every chapter's paper-profile program, compiled on the CPU for abstract inputs, fits a 16 GB T4."""
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from cgnb.engine import aot
+from repo_files import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def programs():
-    spec = importlib.util.spec_from_file_location("paper_programs", ROOT / "scripts" / "paper_programs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("scripts/paper_programs.py")
 
 
 @pytest.mark.parametrize("chapter", ["ch1", "ch2", "ch3", "ch4", "ch5", "ch6"])

@@ -1,5 +1,4 @@
 """scripts/paper_run.py and scripts/paper_on_gpu.sh, rehearsed on the CPU with a tiny notebook."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,16 +7,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from repo_files import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def runner():
-    spec = importlib.util.spec_from_file_location("paper_run", ROOT / "scripts" / "paper_run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("scripts/paper_run.py")
 
 
 def _notebook(folder: Path, body: str) -> Path:
