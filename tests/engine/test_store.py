@@ -53,12 +53,12 @@ def test_key_depends_on_engine_source_and_environment(monkeypatch):
 
 def test_engine_fingerprint_covers_engine_modules_that_can_change_results(tmp_path, monkeypatch):
     assert len(store.engine_fingerprint()) == 64
-    for name in ("nets.py", "sweep.py", "plots.py", "ledger.py", "profiles.py", "paths.py"):
+    for name in ("nets.py", "sweep.py", *store.NOT_RESULTS):
         (tmp_path / name).write_text("x = 1\n")
     monkeypatch.setattr(store, "ENGINE_DIR", tmp_path)
     fingerprint = store.engine_fingerprint.__wrapped__
     base = fingerprint()
-    for name in ("plots.py", "ledger.py", "profiles.py", "paths.py"):
+    for name in ("plots.py", "ledger.py", "profiles.py", "paths.py", "display.py", "aot.py"):
         (tmp_path / name).write_text("x = 2  # a label or a path\n")
     assert fingerprint() == base
     (tmp_path / "nets.py").write_text("x = 2\n")
