@@ -29,3 +29,8 @@ EXPECTED_CLAIMS: dict[str, tuple[str, ...]] = {
     "ch5": ("C5.1", "C5.2", "C5.3", "C5.4"),
     "ch6": ("C6.1", "C6.2", "C6.3"),
 }
+
+#: The module holding each chapter's stored runs (``STORED_RUNS``, ``store``, ``load_stored``, ``replay``).
+STORED_RUN_MODULES: dict[str, str] = {
+    "ch4": "cgnb.chapters.coherence_runs",
+}

@@ -133,20 +133,53 @@ def group_curves(decrease: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray
             "corrupt": np.concatenate([zero, np.asarray(f["f_c"])], axis=1)}
 
 
-def contribution_gaps(decrease: np.ndarray, mask: np.ndarray, nulls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def contribution_gaps(decrease: np.ndarray, mask: np.ndarray, nulls: np.ndarray, block: int = 100
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """``f_p - f_c`` after all T steps: real (V,) and in each null world (V, K).
 
     ``decrease`` (V, T, M), ``mask`` (V, M), ``nulls`` (V, K, M) from :func:`cgnb.engine.stats.null_masks`
     (with a numpy Generator).
     Each gap is the mean total contribution of a pristine example minus that of a corrupt one.
+    The null worlds are summed ``block`` at a time, so memory stays O(block * M) for any K.
     """
     total = np.asarray(decrease, float).sum(axis=1)  # (V, M) per-example totals
+    mask, nulls = np.asarray(mask, bool), np.asarray(nulls, bool)
+    everything = total.sum(-1)  # (V,)
 
-    def gap(m):
-        m = np.asarray(m, bool)
-        return (total * m).sum(-1) / m.sum(-1) - (total * ~m).sum(-1) / (~m).sum(-1)
+    def gap(masks: np.ndarray, v: int) -> np.ndarray:  # masks (K, M) of variant v -> (K,)
+        count = masks.sum(-1)
+        inside = np.concatenate([masks[k:k + block] @ total[v] for k in range(0, len(masks), block)])
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty group (no noise) gives NaN
+            return inside / count - (everything[v] - inside) / (masks.shape[-1] - count)
 
-    return gap(mask), gap(np.asarray(nulls, bool).transpose(1, 0, 2)).T
+    real = np.array([gap(mask[v][None], v)[0] for v in range(len(total))])
+    return real, np.stack([gap(nulls[v], v) for v in range(len(total))])
+
+
+def summarize(early: dict[str, np.ndarray], null_worlds: int, n_null: int, rng_seed: int = 0
+              ) -> dict[str, np.ndarray]:
+    """What Figure 3, the C4.6 check and the coherence figure need from :func:`early_contributions`.
+
+    The null worlds are ``null_worlds`` random relabellings per variant
+    (:func:`cgnb.engine.stats.null_masks` with ``np.random.default_rng(rng_seed)``).
+
+    Returns numpy arrays: ``curves`` (V, 1 + n_null, 2, T + 1), the mean cumulative contribution per
+    pristine (index 0) and corrupt (1) example of :func:`group_curves` for the real designation and
+    the first ``n_null`` null worlds; ``gap`` (V,) and ``null_gap`` (V, null_worlds) of
+    :func:`contribution_gaps`; ``coherence`` (V, T), ``pristine`` (V, M), ``noise``, ``seed`` (V,)
+    as in ``early``. It is small (no per-example, per-step values), so a stored run can keep it.
+    """
+    if not 0 <= n_null <= null_worlds:
+        raise ValueError(f"n_null (null worlds drawn in the figure) must be in [0, null_worlds={null_worlds}], "
+                         f"got {n_null}")
+    pristine = np.asarray(early["pristine"], bool)
+    nulls = stats.null_masks(np.random.default_rng(rng_seed), pristine, null_worlds)
+    gap, null_gap = contribution_gaps(early["decrease"], pristine, nulls)
+    rows = [pristine] + [nulls[:, k] for k in range(n_null)]
+    curves = np.stack([np.stack([(c := group_curves(early["decrease"], m))["pristine"], c["corrupt"]], axis=1)
+                       for m in rows], axis=1)
+    return {"curves": curves, "gap": gap, "null_gap": null_gap, "coherence": np.asarray(early["coherence"]),
+            "pristine": pristine, "noise": np.asarray(early["noise"]), "seed": np.asarray(early["seed"])}
 
 
 def cached_early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variants, steps: int, *,

@@ -12,9 +12,8 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..engine import plots, stats
+from ..engine import plots
 from .coherence import by_noise, learned_fraction, m_coherence, noise_levels, pristine_share
-from .coherence_contributions import group_curves
 
 NOISE_LABEL = "label noise {:.0%}"
 GROUP_STYLE = {"pristine": dict(color="tab:blue", linestyle="-"), "corrupt": dict(color="tab:red", linestyle="--")}
@@ -142,33 +141,28 @@ def plot_norm_ratio(result, levels: Sequence[float], fitted: dict[float, np.ndar
     return fig
 
 
-def plot_contributions(early: dict, levels: Sequence[float], nulls: np.ndarray | None = None,
-                       n_null: int = 3) -> plt.Figure:
+def plot_contributions(summary: dict, levels: Sequence[float]) -> plt.Figure:
     """The paper's Figure 3: mean cumulative contribution per pristine / corrupt example.
 
-    ``early`` from :func:`early_contributions`; row 0 uses the real designation, rows
-    1..n_null the first null worlds of ``nulls`` (V, K, M) (:func:`cgnb.engine.stats.null_masks`).
-    Curves: mean over seeds with min-max band, after t = 0..T steps.
+    ``summary`` from :func:`cgnb.chapters.coherence_contributions.summarize`; row 0 uses the real
+    designation, the next rows its first null worlds. Curves: mean over seeds with min-max band,
+    after t = 0..T steps.
     """
-    if nulls is None:
-        nulls = stats.null_masks(np.random.default_rng(0), early["pristine"], n_null)
-    steps = np.arange(early["decrease"].shape[1] + 1)
-    fig, axes = plots.grid(1 + n_null, len(levels), size=(3.3, 2.1), sharex=True)
+    curves = np.asarray(summary["curves"])  # (V, rows, 2, T + 1)
+    rows, steps = curves.shape[1], np.arange(curves.shape[-1])
+    fig, axes = plots.grid(rows, len(levels), size=(3.3, 2.1), sharex=True)
     for j, n in enumerate(levels):
-        index = np.flatnonzero(np.isclose(early["noise"], n))
+        index = np.flatnonzero(np.isclose(summary["noise"], n))
         if len(index) == 0:
             raise ValueError(f"no variant with noise {n} in the early contributions")
-        decrease = early["decrease"][index]
-        for row in range(1 + n_null):
-            mask = early["pristine"][index] if row == 0 else nulls[index, row - 1]
-            curves = group_curves(decrease, mask)
+        for row in range(rows):
             ax = axes[row, j]
-            for group in ("pristine", "corrupt"):
-                plots.band(ax, steps, curves[group], group, **GROUP_STYLE[group])
+            for g, group in enumerate(("pristine", "corrupt")):
+                plots.band(ax, steps, curves[index, row, g], group, **GROUP_STYLE[group])
             title = NOISE_LABEL.format(n) + (", real" if row == 0 else f", null world {row}")
             ax.set_title(title, fontsize=9)
         axes[-1, j].set_xlabel("training steps taken")
-    for row in range(1 + n_null):
+    for row in range(rows):
         axes[row, 0].set_ylabel("loss decrease\nper example (nats)")
     axes[0, 0].legend(fontsize=8)
     return fig

@@ -1,4 +1,4 @@
-"""Where cgnb writes: the claims ledger and the result cache.
+"""Where cgnb writes and reads: the claims ledger, the result cache and the stored runs.
 
 Inside a checkout of the book (a folder holding ``_toc.yml`` and ``cgnb/``, found by
 walking up from the working directory) everything goes under that folder; elsewhere
@@ -35,3 +35,13 @@ def cache_dir() -> Path:
     """Folder of the result cache: ``$CGNB_CACHE_DIR`` or ``<book>/.cache/cgnb``."""
     env = os.environ.get("CGNB_CACHE_DIR")
     return Path(env) if env else _base() / ".cache" / "cgnb"
+
+
+def results_dir() -> Path:
+    """Folder of the stored runs (:mod:`cgnb.engine.runs`): ``$CGNB_RESULTS_DIR`` or ``<book>/book/results``.
+
+    Outside a checkout (e.g. a Colab runtime) there is no book folder: ``~/.cgnb/book/results``,
+    which holds stored runs only if they were copied or computed there.
+    """
+    env = os.environ.get("CGNB_RESULTS_DIR")
+    return Path(env) if env else _base() / "book" / "results"

@@ -1,0 +1,260 @@
+"""Stored runs: results too expensive to recompute on every build, kept in the book with their provenance.
+
+A stored run is the folder ``<results>/<chapter>/<name>/`` (:func:`cgnb.engine.paths.results_dir`,
+``book/results`` in a checkout) with two files:
+
+``run.json``
+  the provenance: ``config`` (everything the chapter set, JSON), ``config_hash`` (sha256 of
+  its canonical JSON), ``engine`` (:func:`cgnb.engine.store.engine_fingerprint`), ``commit``
+  (git, with ``dirty`` when the working tree differed from it), ``machine`` (backend, device
+  kind, CPU cores, platform), ``environment`` (library versions, precision flags), ``date``
+  (UTC) and ``wall_s`` (seconds the computation took);
+``arrays.npz``
+  named numpy arrays, compressed, read with ``allow_pickle=False``: the curves and statistics
+  the chapter plots and checks. A sweep is kept under a prefix (:func:`sweep_arrays`), with
+  the variants it trained (:func:`variants_arrays`), so that :func:`replay_sweep` can
+  recompute its first steps and compare.
+
+:func:`save_run` writes a run (both files atomically), :func:`load_run` reads one and checks
+that its stored config is what the chapter asks for (:class:`ConfigMismatch` lists what differs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from . import paths, store
+from .results import SweepResult
+from .sweep_config import SweepConfig, Variants
+
+RUN_FILE, ARRAYS_FILE = "run.json", "arrays.npz"
+
+
+class StoredRunError(ValueError):
+    """A stored run is missing, unreadable or does not fit what was asked for."""
+
+
+class ConfigMismatch(StoredRunError):
+    """The stored run was computed with another config than the one the chapter asks for."""
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """sha256 (hex) of the canonical JSON of ``config`` (keys sorted, arrays by content)."""
+    return hashlib.sha256(json.dumps(store.canonical(dict(config)), sort_keys=True).encode()).hexdigest()
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def machine() -> dict[str, Any]:
+    """What computed the run: JAX backend, device kind and count, CPU cores, OS and processor."""
+    device = jax.devices()[0]
+    return {"backend": jax.default_backend(), "device_kind": device.device_kind,
+            "devices": jax.device_count(), "cpu_cores": os.cpu_count(),
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+
+
+def provenance(config: Mapping[str, Any], wall_s: float) -> dict[str, Any]:
+    """The ``run.json`` content of a run computed now, from this checkout, with ``config``."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"config": store.canonical(dict(config)), "config_hash": config_hash(config),
+            "engine": store.engine_fingerprint(), "commit": commit, "dirty": bool(status),
+            "machine": machine(), "environment": store.environment(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "wall_s": round(float(wall_s), 1)}
+
+
+def run_dir(chapter: str, name: str, directory: Path | None = None) -> Path:
+    """``<directory or results_dir()>/<chapter>/<name>``; both names must be plain folder names."""
+    for what, value in (("chapter", chapter), ("run name", name)):
+        if not value or any(ch in value for ch in "/\\") or value.startswith("."):
+            raise ValueError(f"a stored run's {what} must be a plain folder name such as 'ch4' or "
+                             f"'fashion-60k'; got {value!r}")
+    return (Path(directory) if directory is not None else paths.results_dir()) / chapter / name
+
+
+def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *,
+             wall_s: float, directory: Path | None = None) -> Path:
+    """Write the stored run ``<chapter>/<name>``: ``arrays.npz`` first, then ``run.json``, each atomically.
+
+    ``config`` must be JSON-like (what the chapter sets, e.g. its notebook parameters for the run);
+    ``arrays`` numbers, booleans or strings (no objects). Returns the run's folder.
+    """
+    folder = run_dir(chapter, name, directory)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    for key, array in arrays.items():
+        if array.dtype.hasobject:
+            raise TypeError(f"array {key!r} has dtype object; store numbers, booleans or strings")
+    json.dumps(dict(config))  # fails early, with the offending value, if the config is not JSON
+    store.atomic_write(folder / ARRAYS_FILE, lambda fh: np.savez_compressed(fh, **arrays))
+    text = json.dumps({"chapter": chapter, "name": name, **provenance(config, wall_s)}, indent=1, sort_keys=True)
+    store.atomic_write(folder / RUN_FILE, lambda fh: fh.write((text + "\n").encode()))
+    return folder
+
+
+def config_differences(stored: Mapping[str, Any], asked: Mapping[str, Any]) -> list[str]:
+    """One line per key whose value differs between two configs (compared canonically)."""
+    a, b = store.canonical(dict(stored)), store.canonical(dict(asked))
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            lines.append(f"{key}: stored {a.get(key, '<absent>')!r}, asked {b.get(key, '<absent>')!r}")
+    return lines
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredRun:
+    """A stored run as read by :func:`load_run`: its names, ``provenance`` (``run.json``) and ``arrays``."""
+
+    chapter: str
+    name: str
+    provenance: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.provenance["config"]
+
+    @property
+    def label(self) -> str:
+        """A figure label: run name, machine and date, e.g. ``fashion-60k (cpu, 2 cores, 2026-11-30)``."""
+        m = self.provenance["machine"]
+        where = f"{m['backend']}, {m['cpu_cores']} cores" if m["backend"] == "cpu" else m["device_kind"]
+        return f"{self.name} ({where}, {self.provenance['date'][:10]})"
+
+    def provenance_markdown(self) -> str:
+        """A Markdown table of the provenance (config hash, engine, commit, machine, versions, date, wall time)."""
+        p, m, env = self.provenance, self.provenance["machine"], self.provenance["environment"]
+        rows = [("run", f"`{self.chapter}/{self.name}`"), ("config hash", f"`{p['config_hash'][:16]}`"),
+                ("engine fingerprint", f"`{p['engine'][:16]}`"),
+                ("git commit", f"`{(p['commit'] or 'unknown')[:12]}`" + (" (with local changes)" if p["dirty"] else "")),
+                ("machine", f"{m['backend']} ({m['device_kind']}), {m['cpu_cores']} CPU cores, {m['processor']}"),
+                ("JAX", f"{env['jax']} (jaxlib {env['jaxlib']}), numpy {env['numpy']}, optax {env['optax']}"),
+                ("date (UTC)", p["date"]), ("wall time", f"{p['wall_s'] / 60:.1f} min")]
+        return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+    def sweep(self, prefix: str) -> SweepResult:
+        """The sweep stored under ``prefix`` by :func:`sweep_arrays` (without parameters)."""
+        return SweepResult.from_arrays(_under(self.arrays, prefix, self))
+
+    def variants(self, prefix: str) -> Variants:
+        """The variants stored under ``prefix`` by :func:`variants_arrays`."""
+        a = _under(self.arrays, prefix, self)
+        return Variants(a["labels"], a["pristine"], a["seed"], a["c"], a["noise"])
+
+    def tree(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays stored under ``prefix`` (``prefix/<name>``) as a dict by name."""
+        return _under(self.arrays, prefix, self)
+
+
+def _under(arrays: Mapping[str, np.ndarray], prefix: str, run: StoredRun) -> dict[str, np.ndarray]:
+    found = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+    if not found:
+        prefixes = sorted({k.split("/", 1)[0] for k in arrays})
+        raise StoredRunError(f"stored run {run.chapter}/{run.name} holds nothing under {prefix!r}; it holds {prefixes}")
+    return found
+
+
+def load_run(chapter: str, name: str, config: Mapping[str, Any] | None = None, *,
+             directory: Path | None = None) -> StoredRun:
+    """Read the stored run ``<chapter>/<name>``; with ``config``, check it is the one stored.
+
+    Raises:
+      StoredRunError: the run is missing or unreadable (the message says how to compute it).
+      ConfigMismatch: ``config`` differs from the stored config; the message lists each difference.
+    """
+    folder = run_dir(chapter, name, directory)
+    make = f"python scripts/store_run.py {chapter} {name}"
+    if not (folder / RUN_FILE).is_file() or not (folder / ARRAYS_FILE).is_file():
+        raise StoredRunError(f"no stored run {chapter}/{name} in {folder.parent} (it needs {RUN_FILE} and "
+                             f"{ARRAYS_FILE}); compute it with `{make}` or point CGNB_RESULTS_DIR at the "
+                             f"book's results folder")
+    try:
+        prov = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        arrays = store.read_arrays(folder / ARRAYS_FILE)
+    except (ValueError, OSError) as error:
+        raise StoredRunError(f"stored run {chapter}/{name} is unreadable ({error}); recompute it with `{make}`") from error
+    if config is not None:
+        differences = config_differences(prov["config"], config)
+        if differences:
+            raise ConfigMismatch(f"stored run {chapter}/{name} was computed with another config than the one "
+                                 f"asked for:\n  " + "\n  ".join(differences)
+                                 + f"\nEither ask for the stored config or recompute the run with `{make}`.")
+    return StoredRun(chapter, name, prov, arrays)
+
+
+# ----------------------------------------------------------------------------- sweeps in stored runs
+
+
+def sweep_arrays(prefix: str, result: SweepResult) -> dict[str, np.ndarray]:
+    """A sweep's arrays (:meth:`SweepResult.to_arrays` without parameters) under ``prefix/``."""
+    arrays = dataclasses.replace(result, params=None).to_arrays()
+    return {f"{prefix}/{k}": v for k, v in arrays.items()}
+
+
+def variants_arrays(prefix: str, variants: Variants) -> dict[str, np.ndarray]:
+    """The variants' arrays under ``prefix/`` (labels as uint8 when they fit)."""
+    labels = variants.labels.astype(np.uint8) if variants.labels.max() < 256 else variants.labels
+    return {f"{prefix}/labels": labels, f"{prefix}/pristine": variants.pristine, f"{prefix}/seed": variants.seed,
+            f"{prefix}/c": variants.c, f"{prefix}/noise": variants.noise}
+
+
+def data_digest(data) -> str:
+    """sha256 (hex) of a dataset's training and test arrays: which data a stored run was computed on."""
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def replay_sweep(run: StoredRun, prefix: str, variants_prefix: str, data, steps: int
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Recompute the first ``steps`` steps of the sweep ``prefix`` of ``run`` with this engine.
+
+    The sweep's stored config is shortened to ``steps`` (its recording interval kept) and trained
+    on ``data`` with the stored variants, without the cache.
+
+    Returns:
+      ``(steps, stored, replayed)``: the record steps both hold (R,) and, per record name, the
+      stored and the recomputed values at those steps (V, R[, K]).
+
+    Raises:
+      StoredRunError: ``steps`` is not a multiple of the sweep's recording interval, or ``data`` is
+        not the data the run was computed on.
+    """
+    stored = run.sweep(prefix)
+    config = stored.config
+    if steps < config.record_every or steps % config.record_every or steps > config.steps:
+        raise StoredRunError(f"replay steps must be a multiple of the sweep's record_every ({config.record_every}) "
+                             f"and at most its {config.steps} steps; got {steps}")
+    want = run.config.get("data_sha256")
+    if want is not None and data_digest(data) != want:
+        raise StoredRunError(f"stored run {run.chapter}/{run.name} was computed on other data (sha256 "
+                             f"{want[:12]}...) than the data given ({data_digest(data)[:12]}...)")
+    short = dataclasses.replace(config, steps=steps, chunk_steps=None, keep_params=False)
+    from .sweep import run_sweep  # the sweep module imports this engine's heavy parts; load it only to replay
+
+    replayed = run_sweep(short, data, run.variants(variants_prefix), cache=False, progress=False)
+    shared = np.intersect1d(stored.steps, replayed.steps)
+    i_stored, i_replayed = np.searchsorted(stored.steps, shared), np.searchsorted(replayed.steps, shared)
+    return (shared, {k: np.asarray(v)[:, i_stored] for k, v in stored.records.items()},
+            {k: np.asarray(replayed.records[k])[:, i_replayed] for k in stored.records})
