@@ -43,6 +43,7 @@ SCAN_STEPS = 100
 VARIANTS = 5
 SWEEP_STEPS = 10
 CH5_LEVELS = (0, 1, 2, 4, 4)
+CH5_STATIC = (1, 2, 4)  # chapter 5 compiles one sweep per level (cgnb.chapters.winsorized.run_winsorized)
 
 
 # ----------------------------------------------------------------------------- steps
@@ -168,7 +169,78 @@ def scan_run(params, xs, ys):
     return lax.scan(body, params, (xs, ys))[0]
 
 
+# ----------------------------------------------------------------------------- peers (optional extras)
+
+
+def torch_peer(params, x, y) -> dict[str, tuple[Callable, tuple]]:
+    """PyTorch on the same MLP, batch and weights: a plain step and ``torch.func.vmap(grad)`` per-example
+    gradients + mean + SGD, the peer of ``per_example_step``. Empty when torch is not installed (it is an
+    optional extra, not a dependency: ``pip install torch``)."""
+    try:
+        import torch
+        from torch.func import functional_call, grad, vmap
+    except ImportError:
+        return {}
+    import numpy as np
+
+    layers = []
+    for layer in params:
+        linear = torch.nn.Linear(*np.asarray(layer["w"]).shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.asarray(layer["w"]).T.copy()))
+            linear.bias.copy_(torch.from_numpy(np.asarray(layer["b"]).copy()))
+        layers += [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    weights = {k: v.detach() for k, v in model.named_parameters()}
+    tx, ty = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y)).long()
+
+    def loss_one(w, xi, yi):
+        logits = functional_call(model, w, (xi[None],))
+        return torch.nn.functional.cross_entropy(logits, yi[None])
+
+    per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
+
+    def per_example_step():
+        g = per_example(weights, tx, ty)
+        return {k: w - LR * g[k].mean(0) for k, w in weights.items()}
+
+    def plain():
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(tx), ty).backward()
+        with torch.no_grad():
+            return {k: w - LR * w.grad for k, w in model.named_parameters()}
+
+    return {"torch plain step": (lambda: plain() and None, ()),
+            "torch func.vmap(grad) per-example + mean": (lambda: per_example_step() and None, ())}
+
+
+def official_winsorized_step(c: int) -> Callable:
+    """The Coherent Gradients paper's winsorization as its text defines it, in numpy: per-example gradients
+    (B x P, from JAX), then per parameter the c-th and (100 - c)-th percentiles over the B examples
+    (``np.percentile``), clip, average, SGD."""
+    import numpy as np
+
+    grads = jax.jit(per_example_materialised)
+
+    def step(params, x, y):
+        g = [np.asarray(leaf).reshape(leaf.shape[0], -1) for leaf in jax.tree_util.tree_leaves(grads(params, x, y))]
+        new = []
+        for p, leaf in zip(jax.tree_util.tree_leaves(params), g):
+            low, high = np.percentile(leaf, [c, 100 - c], axis=0)
+            new.append(np.asarray(p) - LR * np.clip(leaf, low, high).mean(0).reshape(p.shape))
+        return None
+    return step
+
+
 # ----------------------------------------------------------------------------- timing
+
+
+def _torch_version() -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.__version__
 
 
 def compile_fn(fn: Callable, *args) -> tuple[Callable, float]:
@@ -243,6 +315,11 @@ def markdown(rows: list[dict], info: dict, extra: dict) -> str:
         ms = f"{r['ms']:.2f}" if r.get("ms") is not None else ""
         unit = r.get("unit", "×")
         lines.append(f"| {r['name']} | {ms} | {r['ratio']:.2f}{unit} | {target_s} | {met} |")
+    lines += ["", (f"Peers: PyTorch {extra['torch']} (`torch.func.vmap(grad)`, an optional extra, not a dependency of "
+                   f"cgnb) on the same MLP, batch and weights." if extra.get("torch") else
+                   "Peers: PyTorch is not installed here, so its row is left out (`pip install torch` adds it).")
+              + " The official winsorization is the paper's definition in numpy: per-example gradients, then "
+                "`np.percentile` per parameter over the batch, clip, average."]
     lines += ["", "Compile times (s, first call): " + ", ".join(
         f"{k} {v:.1f}" for k, v in extra["compile_s"].items()) + "."]
     return "\n".join(lines) + "\n"
@@ -300,6 +377,12 @@ def main(argv: list[str] | None = None) -> dict:
     results.update({n: r for n, r in round_robin(slow_fns, 3, "plain SGD step").items() if n in slow})
     plain_ms = results["plain SGD step"]["ms"]
 
+    # peers, timed in rounds with the plain JAX step: PyTorch's per-example gradients (when installed) and the
+    # paper's numpy-percentile winsorization
+    peers = {"plain SGD step": fast_fns["plain SGD step"], **torch_peer(params, x, y),
+             "official winsorization c=4 (numpy percentile)": (official_winsorized_step(4), data)}
+    peer_res = round_robin(peers, 3 if args.quick else 7, "plain SGD step")
+
     # FLOP rate of the plain step against a large matmul, timed in the same rounds
     mm_n = 2048
     mm_gflops = 2 * mm_n ** 3 / (results["matmul 2048x2048"]["ms"] / 1e3) / 1e9
@@ -342,6 +425,8 @@ def main(argv: list[str] | None = None) -> dict:
     chapter_fns = {
         "plain": (sweep_run(plain_step), (stacked, sxs, sys_, levels)),
         "chapter 5": (sweep_run(mlp_winsorized_traced_step(max(CH5_LEVELS)), levels), (stacked, sxs, sys_, levels)),
+        # what chapter 5 runs (winsorized.run_winsorized): one program per level, c compiled in
+        **{f"chapter 5 c={c}": (sweep_run(mlp_winsorized_step(c)), (stacked, sxs, sys_, levels)) for c in CH5_STATIC},
         "chapter 4": (sweep_run(lambda p, x, y, m: plain_step_with_alphas(p, x, y, m), levels),
                       (stacked, sxs, sys_, masks)),
     }
@@ -373,8 +458,11 @@ def main(argv: list[str] | None = None) -> dict:
             "winsorized traced c=4 (c_max=4, MLP fast path)", "winsorized c=10 (MLP fast path, bisection)",
             "winsorized traced c=10 (c_max=49, MLP fast path, bisection)")),
         {"name": "winsorized c=4 (jnp.sort baseline) / plain step", **results["winsorized c=4 (jnp.sort baseline)"]},
-        {"name": f"chapter-5 sweep: {VARIANTS} variants c = {CH5_LEVELS} (traced, c_max = {max(CH5_LEVELS)}) "
-                 f"vmapped in lax.scan, per variant-step / plain variant-step in the same program",
+        *({"name": f"chapter-5 sweep as the chapter runs it: {VARIANTS} variants at c = {c} (compiled in) vmapped "
+                   f"in lax.scan, per variant-step / plain variant-step in the same program shape",
+           **chapter_res[f"chapter 5 c={c}"], **({"target": ("≤", 5.0)} if c == 4 else {})} for c in CH5_STATIC),
+        {"name": f"chapter-5 grid in one program: {VARIANTS} variants c = {CH5_LEVELS} (traced, c_max = "
+                 f"{max(CH5_LEVELS)}) vmapped in lax.scan, per variant-step / plain variant-step",
          **chapter_res["chapter 5"]},
         {"name": f"chapter-4 sweep: {VARIANTS} variants vmapped in lax.scan, plain step + alpha_p/alpha_c "
                  f"every step, per variant-step / plain variant-step", **chapter_res["chapter 4"], "target": ("≤", 2.0)},
@@ -384,6 +472,7 @@ def main(argv: list[str] | None = None) -> dict:
          **results["alpha_p / alpha_c (group_alphas, MLP fast path)"], "target": ("≤", 2.0)},
         {"name": "coherence, MLP fast path / plain step", **results["coherence (MLP fast path)"]},
         {"name": "coherence, vmap per-example grads / plain step", **results["coherence (vmap per-example grads)"]},
+        *({"name": f"peer: {n} / plain JAX step", **peer_res[n]} for n in peer_res if n != "plain SGD step"),
         {"name": f"plain step GFLOP/s (6·B·P) / 2048² matmul GFLOP/s ({step_gflops:.1f} / {mm_gflops:.1f})",
          "ms": None, "ratio": 100 * efficiency, "unit": "%", "target": ("≥", 40.0)},
         {"name": f"lax.scan of {SCAN_STEPS} steps / Python loop of {SCAN_STEPS} jitted steps",
@@ -394,7 +483,8 @@ def main(argv: list[str] | None = None) -> dict:
     extra = {"params": n_params, "repeats": repeats, "plain_ms": plain_ms,
              "compile_s": {k: round(v, 2) for k, v in compile_s.items()},
              "step_gflops": step_gflops, "matmul_gflops": mm_gflops,
-             "python_loop_ms": loop_res["loop"]["ms"], "sequential_ms": sweep_res["sequential"]["ms"]}
+             "python_loop_ms": loop_res["loop"]["ms"], "sequential_ms": sweep_res["sequential"]["ms"],
+             "torch": _torch_version()}
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, info, extra)
     (args.out / "benchmark.md").write_text(table)

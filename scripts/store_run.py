@@ -4,7 +4,7 @@
 
 The computation goes through the result cache ($CGNB_CACHE_DIR), so an interrupted run resumes at
 its last finished chunk when started again. The chapters' stored runs and what they set are listed
-in each chapter's runs module (e.g. ``cgnb.chapters.coherence_runs.STORED_RUNS``); the replay test
+in each chapter's runs module (e.g. ``cgnb.chapters.coherence_runs.CATALOG``); the replay test
 (tests/chapters/test_stored_runs.py) checks that a stored run still matches the engine.
 """
 from __future__ import annotations
@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="the stored run, e.g. fashion-60k")
     parser.add_argument("--results-dir", default=None, help="default: $CGNB_RESULTS_DIR or book/results")
     args = parser.parse_args(argv)
-    module = importlib.import_module(STORED_RUN_MODULES[args.chapter])
-    if args.name not in module.STORED_RUNS:
-        parser.error(f"{args.chapter} has no stored run {args.name!r}; it has {sorted(module.STORED_RUNS)}")
+    catalog = importlib.import_module(STORED_RUN_MODULES[args.chapter]).CATALOG
+    if args.name not in catalog.settings:
+        parser.error(f"{args.chapter} has no stored run {args.name!r}; it has {sorted(catalog.settings)}")
     start = time.perf_counter()
-    folder = module.store(args.name, directory=Path(args.results_dir) if args.results_dir else None)
+    folder = catalog.store(args.name, directory=Path(args.results_dir) if args.results_dir else None)
     print(f"{args.chapter}/{args.name}: written to {folder} in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -11,6 +11,8 @@ chapter may import each other; no chapter imports another chapter):
     anatomy_figures   the chapter's figures
   starvation        chapter 3: the two-moons task of Pezeshki et al. (2021), spectral decoupling, its runner, figures
   coherence         chapter 4: alpha_p / alpha_c, null worlds, per-example contributions
+    coherence_contributions per-example contributions over the first steps
+    coherence_runs    one setting's runs, computed or read back from a stored run; the stored runs
     coherence_figures the chapter's figures
   winsorized        chapter 5: winsorized SGD and RM3 grids, overfit measures
   fields            chapter 6: the character-field task
@@ -30,7 +32,7 @@ EXPECTED_CLAIMS: dict[str, tuple[str, ...]] = {
     "ch6": ("C6.1", "C6.2", "C6.3"),
 }
 
-#: The module holding each chapter's stored runs (``STORED_RUNS``, ``store``, ``load_stored``, ``replay``).
+#: The module holding each chapter's stored runs as ``CATALOG`` (a :class:`cgnb.engine.runs.Catalog`).
 STORED_RUN_MODULES: dict[str, str] = {
     "ch4": "cgnb.chapters.coherence_runs",
 }

@@ -6,7 +6,7 @@ opening of the same runs, joined by :func:`cgnb.chapters.coherence.combine`) and
 contributions over the first steps (:func:`cgnb.chapters.coherence_contributions.summarize`).
 :func:`stored_arrays` and :func:`from_stored` turn a :class:`Runs` into the arrays of a stored run
 (:mod:`cgnb.engine.runs`) and back, so the notebook plots and checks a stored run with the same code
-as the run it computes itself.
+as the run it computes itself; :data:`CATALOG` lists the chapter's stored runs.
 """
 from __future__ import annotations
 
@@ -96,11 +96,6 @@ def compute(setting: Setting, data: data_lib.Dataset | None = None, *, progress:
     return Runs(coherence.combine(opening, late), opening, summary, time.perf_counter() - start)
 
 
-def stored_config(setting: Setting, data: data_lib.Dataset) -> dict[str, Any]:
-    """The config a stored run of ``setting`` is kept and asked for under: the setting and its data's digest."""
-    return {**setting.as_dict(), "data_sha256": runs.data_digest(data)}
-
-
 def stored_arrays(computed: Runs, variants: sweep.Variants) -> dict[str, np.ndarray]:
     """The arrays of a stored run: the joined sweep, the opening sweep, its variants and the summary."""
     arrays = {**runs.sweep_arrays("result", computed.result), **runs.sweep_arrays("opening", computed.opening),
@@ -116,47 +111,77 @@ def from_stored(run: runs.StoredRun) -> Runs:
 
 # ----------------------------------------------------------------------------- the stored runs
 
-CHAPTER = "ch4"
 
-#: The chapter's stored runs by name. ``fashion-60k``: all 60,000 Fashion-MNIST training images
-#: (full MNIST needs a download the CI machines cannot make) with the paper's network (784-2048-10),
-#: learning rate (0.1), batch (100) and steps (100,000); one seed.
-STORED_RUNS: dict[str, Setting] = {
-    "fashion-60k": Setting(source="fashion", n_train=60000, width=2048, noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0),
-                           seeds=(0,), steps=100_000, record_every=500, opening_steps=2000, opening_every=20),
-}
-
-#: Steps of the opening sweep a replay recomputes (:func:`replay`).
-REPLAY_STEPS = 100
-
-
-def _setting(name: str) -> Setting:
-    if name not in STORED_RUNS:
-        raise runs.StoredRunError(f"chapter 4 has no stored run {name!r}; it has {sorted(STORED_RUNS)}")
-    return STORED_RUNS[name]
-
-
-def store(name: str, *, directory=None, progress: bool | None = True):
-    """Compute the stored run ``name`` (resuming from the result cache) and write it; returns its folder."""
-    setting = _setting(name)
-    data = setting.load_data()
-    computed = compute(setting, data, progress=progress)
+def _compute_stored(setting: Setting, data: data_lib.Dataset) -> tuple[dict[str, np.ndarray], float]:
+    computed = compute(setting, data, progress=True)
     if computed.opening.from_cache or computed.result.from_cache:
-        print(f"note: parts of {name} came from the result cache; its wall time ({computed.wall_s:.0f} s) counts "
+        print(f"note: parts of this run came from the result cache; its wall time ({computed.wall_s:.0f} s) counts "
               f"only what was computed now")
-    return runs.save_run(CHAPTER, name, stored_config(setting, data),
-                         stored_arrays(computed, setting.variants(data)), wall_s=computed.wall_s, directory=directory)
+    return stored_arrays(computed, setting.variants(data)), computed.wall_s
+
+
+#: The chapter's stored runs (:class:`cgnb.engine.runs.Catalog`). ``fashion-60k``: all 60,000 Fashion-MNIST
+#: training images (full MNIST needs a download the CI machines cannot make) with the paper's network
+#: (784-2048-10), learning rate (0.1), batch (100) and steps (100,000); one seed. A replay recomputes the
+#: first 100 steps of its opening sweep.
+CATALOG = runs.Catalog(
+    chapter="ch4",
+    settings={"fashion-60k": Setting(source="fashion", n_train=60000, width=2048,
+                                     noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0,), steps=100_000,
+                                     record_every=500, opening_steps=2000, opening_every=20)},
+    compute=_compute_stored, replay_prefixes=("opening", "variants"), replay_steps=100)
 
 
 def load_stored(name: str, *, directory=None) -> tuple[Setting, Runs, runs.StoredRun]:
-    """The stored run ``name``, checked against the setting this module asks for (and its data)."""
-    setting = _setting(name)
-    run = runs.load_run(CHAPTER, name, stored_config(setting, setting.load_data()), directory=directory)
-    return setting, from_stored(run), run
+    """The stored run ``name`` (checked against the setting :data:`CATALOG` asks for) as :class:`Runs`."""
+    run = CATALOG.load(name, directory=directory)
+    return CATALOG.setting(name), from_stored(run), run
 
 
-def replay(run: runs.StoredRun, steps: int = REPLAY_STEPS):
-    """Recompute the first ``steps`` steps of a stored run's opening sweep: :func:`cgnb.engine.runs.replay_sweep`."""
-    config = {k: v for k, v in run.config.items() if k != "data_sha256"}
-    setting = Setting(**config)
-    return runs.replay_sweep(run, "opening", "variants", setting.load_data(), steps)
+# ----------------------------------------------------------------------------- showing runs side by side
+
+
+@dataclasses.dataclass
+class Shown:
+    """One run as the notebook shows and checks it: the profile's own run or a stored run.
+
+    ``name`` is the ledger profile (``quick``/``paper`` or the stored run's name), ``label`` the
+    figure title, ``slope_steps`` the first steps over which C4.3's early loss slope is taken,
+    ``n_test`` the number of test images.
+    """
+
+    name: str
+    label: str
+    ledger: Any
+    setting: Setting
+    runs: Runs
+    slope_steps: int
+    n_test: int
+
+    @property
+    def result(self):
+        return self.runs.result
+
+    @property
+    def early(self) -> dict[str, np.ndarray]:
+        return self.runs.early
+
+
+def stored_label(setting: Setting, run: runs.StoredRun) -> str:
+    """Figure title of a stored run: scale, network, steps, seeds, machine and date."""
+    seeds = f"{len(setting.seeds)} seed{'s' if len(setting.seeds) > 1 else ''}"
+    return (f"stored run {run.name}: {setting.n_train:,} {setting.source} images, 784-{setting.width}-10, "
+            f"{setting.steps:,} steps, {seeds}; {run.label.split('(', 1)[1].rstrip(')')}")
+
+
+def stored_runs_available() -> bool:
+    """Whether stored runs can be read: in a checkout of the book or with ``$CGNB_RESULTS_DIR`` set.
+
+    A bare install (e.g. Colab with ``pip install cgnb``) has no results folder; the notebook then
+    shows its own run only. Inside a checkout a missing stored run is an error (:func:`load_stored`).
+    """
+    import os
+
+    from ..engine import paths
+
+    return bool(os.environ.get("CGNB_RESULTS_DIR")) or paths.book_root() is not None

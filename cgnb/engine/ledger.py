@@ -137,7 +137,8 @@ class ClaimResult:
     def _ipython_display_(self) -> None:
         if not self._shown:
             self._shown = True
-            display.show_markdown(f'<span id="{anchor(self.record["claim"])}"></span>' + self.line())
+            record = self.record
+            display.show_markdown(f'<span id="{anchor(record["claim"], record["profile"])}"></span>' + self.line())
 
     def __repr__(self) -> str:
         return self.line()
@@ -155,6 +156,7 @@ def check(
     note: str = "",
     directory: Path | None = None,
     file: Path | None = None,
+    profile: str | None = None,
 ) -> ClaimResult:
     """Check ``value op threshold`` for a claim, append its record, show it, raise if it is not as declared.
 
@@ -175,6 +177,8 @@ def check(
       directory: where the ledger lives (default :func:`cgnb.engine.paths.claims_dir`).
       file: the record file (default ``<directory>/<chapter>.jsonl``; a :class:`Ledger` passes
         its run's file).
+      profile: what computed the value: default the active profile (``quick`` or ``paper``); a
+        check on a stored run (:mod:`cgnb.engine.runs`) passes the run's name, e.g. ``"fashion-60k"``.
 
     Returns:
       A :class:`ClaimResult` (true when the comparison held); in a notebook it is shown as one line
@@ -200,7 +204,7 @@ def check(
         status = "holds" if holds else "fails"
     else:
         status = "unexpectedly holds" if holds else outcome
-    profile = profiles.profile()
+    profile = _profile_name(profile)
     record = {
         "chapter": chapter,
         "claim": claim,
@@ -238,6 +242,17 @@ def check(
     return result
 
 
+def _profile_name(profile: str | None) -> str:
+    """``profile`` checked (a plain name), or the active profile when None."""
+    if profile is None:
+        return profiles.profile()
+    if not isinstance(profile, str) or not profile.strip() or any(ch in profile for ch in "/\\@") \
+            or profile != profile.strip():
+        raise ValueError(f"a profile must be a plain name such as 'quick' or a stored run's name such as "
+                         f"'fashion-60k' (no '/', '\\', '@' or surrounding spaces); got {profile!r}")
+    return profile
+
+
 class Ledger:
     """One run of a chapter's checks: :func:`check` bound to the chapter, published by :meth:`finish`.
 
@@ -245,23 +260,30 @@ class Ledger:
     its last cell. Until then the run's records live in ``<chapter>.jsonl.running``; the records
     of the last finished run (``<chapter>.jsonl``) stay untouched, so a run that fails half-way
     (a failed claim, an exception, an interrupted kernel) never erases them.
+
+    A chapter that also checks its claims on a stored run (:mod:`cgnb.engine.runs`) opens a second
+    ledger with the run's name as ``profile``, e.g. ``Ledger("ch4", profile="fashion-60k")``: its
+    records go to ``<chapter>@<profile>.jsonl`` and stand beside the chapter's own on the claims page.
     """
 
-    def __init__(self, chapter: str, directory: Path | None = None):
-        if not chapter or "/" in chapter:
-            raise ValueError(f"a ledger needs a chapter id without '/', e.g. 'ch2'; got {chapter!r}")
+    def __init__(self, chapter: str, directory: Path | None = None, profile: str | None = None):
+        if not chapter or "/" in chapter or "@" in chapter:
+            raise ValueError(f"a ledger needs a chapter id without '/' or '@', e.g. 'ch2'; got {chapter!r}")
         self.chapter = chapter
+        self.profile = None if profile is None else _profile_name(profile)
         self.directory = Path(directory) if directory is not None else paths.claims_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / f"{chapter}.jsonl"
-        self.running = self.directory / f"{chapter}.jsonl.running"
+        stem = chapter if self.profile is None else f"{chapter}@{self.profile}"
+        self.path = self.directory / f"{stem}.jsonl"
+        self.running = self.directory / f"{stem}.jsonl.running"
         self.running.write_text("", encoding="utf-8")
         self.failed: list[str] = []
 
     def check(self, claim: str, statement: str, value: Any, op: str, threshold: Any, **kwargs) -> ClaimResult:
         """See :func:`check`; the record goes to this run's file."""
         try:
-            return check(self.chapter, claim, statement, value, op, threshold, file=self.running, **kwargs)
+            return check(self.chapter, claim, statement, value, op, threshold, file=self.running,
+                         profile=self.profile, **kwargs)
         except Exception:
             self.failed.append(claim)
             raise
@@ -336,11 +358,16 @@ def summary(records: list[dict], expected: Mapping[str, Sequence[str]] | None = 
     return text
 
 
-def anchor(claim: str) -> str:
-    """HTML id of a claim's inline result in its chapter, e.g. ``"C4.1"`` -> ``"claim-c4-1"``."""
+def anchor(claim: str, profile: str | None = None) -> str:
+    """HTML id of a claim's inline result in its chapter, e.g. ``"C4.1"`` -> ``"claim-c4-1"``.
+
+    A record of a stored run (``profile`` not one of :data:`cgnb.engine.profiles.PROFILES`) gets its
+    own id, e.g. ``anchor("C4.1", "fashion-60k")`` -> ``"claim-c4-1-fashion-60k"``.
+    """
     if not claim:
         raise ValueError("anchor needs a claim id, e.g. 'C4.1'")
-    return "claim-" + re.sub(r"[^a-z0-9]+", "-", claim.lower()).strip("-")
+    text = claim if profile is None or profile in profiles.PROFILES else f"{claim}-{profile}"
+    return "claim-" + re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _status_class(status: str) -> str:
@@ -385,7 +412,7 @@ def claims_html(records: list[dict], chapters: Mapping[str, tuple[str, str]]) ->
             status = r.get("status", "holds")
             note = f'<span class="cgnb-note">{esc(r["note"])}</span>' if r.get("note") else ""
             cells = [
-                ("claim", f'{ICONS.get(status, "")} <a href="{esc(url)}#{anchor(r["claim"])}">{esc(r["claim"])}</a>', ""),
+                ("claim", f'{ICONS.get(status, "")} <a href="{esc(url)}#{anchor(r["claim"], r["profile"])}">{esc(r["claim"])}</a>', ""),
                 ("statement", esc(r["statement"]) + note, ""),
                 ("profile", esc(str(r["profile"])), ""),
                 ("measured", esc(_fmt(r["value"])), "cgnb-num"),

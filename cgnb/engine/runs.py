@@ -258,3 +258,51 @@ def replay_sweep(run: StoredRun, prefix: str, variants_prefix: str, data, steps:
     i_stored, i_replayed = np.searchsorted(stored.steps, shared), np.searchsorted(replayed.steps, shared)
     return (shared, {k: np.asarray(v)[:, i_stored] for k, v in stored.records.items()},
             {k: np.asarray(replayed.records[k])[:, i_replayed] for k in stored.records})
+
+
+# ----------------------------------------------------------------------------- a chapter's stored runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """A chapter's stored runs: their settings by name, how one is computed, and which sweep a replay checks.
+
+    Attributes:
+      chapter: the chapter id, e.g. ``"ch4"`` (the folder under the results folder).
+      settings: run name -> setting; a setting has ``load_data()`` (a
+        :class:`cgnb.engine.data.Dataset`) and ``as_dict()`` (its JSON-like fields).
+      compute: ``compute(setting, data) -> (arrays, wall_s)``, the arrays to store.
+      replay_prefixes: ``(sweep prefix, variants prefix)`` of the stored sweep :meth:`replay` recomputes.
+      replay_steps: how many of its first steps :meth:`replay` recomputes.
+    """
+
+    chapter: str
+    settings: Mapping[str, Any]
+    compute: Any
+    replay_prefixes: tuple[str, str]
+    replay_steps: int
+
+    def setting(self, name: str) -> Any:
+        if name not in self.settings:
+            raise StoredRunError(f"{self.chapter} has no stored run {name!r}; it has {sorted(self.settings)}")
+        return self.settings[name]
+
+    def config(self, name: str, data) -> dict[str, Any]:
+        """The config run ``name`` is stored and asked for under: its setting and the digest of its data."""
+        return {**self.setting(name).as_dict(), "data_sha256": data_digest(data)}
+
+    def store(self, name: str, *, directory: Path | None = None) -> Path:
+        """Compute run ``name`` and write it (:func:`save_run`); returns its folder."""
+        data = self.setting(name).load_data()
+        arrays, wall_s = self.compute(self.setting(name), data)
+        return save_run(self.chapter, name, self.config(name, data), arrays, wall_s=wall_s, directory=directory)
+
+    def load(self, name: str, *, directory: Path | None = None) -> StoredRun:
+        """Read run ``name``, checking its stored config against the setting asked for here (and its data)."""
+        return load_run(self.chapter, name, self.config(name, self.setting(name).load_data()), directory=directory)
+
+    def replay(self, run: StoredRun, steps: int | None = None):
+        """:func:`replay_sweep` of the run's replayed sweep over its first ``steps`` (default ``replay_steps``)."""
+        sweep_prefix, variants_prefix = self.replay_prefixes
+        data = self.setting(run.name).load_data()
+        return replay_sweep(run, sweep_prefix, variants_prefix, data, steps or self.replay_steps)

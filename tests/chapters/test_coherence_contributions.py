@@ -77,3 +77,32 @@ def test_contribution_gaps_and_null_masks():
         for k in range(5):
             m = nulls[v, k]
             assert np.isclose(null_gap[v, k], total[v, m].mean() - total[v, ~m].mean())
+
+
+def test_summarize_keeps_what_the_figure_and_c46_need():
+    rng = np.random.default_rng(5)
+    decrease = rng.normal(size=(2, 4, 30))
+    pristine = rng.random((2, 30)) < 0.6
+    early = {"decrease": decrease, "pristine": pristine, "coherence": rng.random((2, 4)),
+             "noise": np.array([0.25, 0.5]), "seed": np.array([0, 0])}
+    summary = coherence.summarize(early, null_worlds=40, n_null=2, rng_seed=3)
+    nulls = stats.null_masks(np.random.default_rng(3), pristine, 40)
+    gap, null_gap = coherence.contribution_gaps(decrease, pristine, nulls)
+    np.testing.assert_allclose(summary["gap"], gap)
+    np.testing.assert_allclose(summary["null_gap"], null_gap)
+    assert summary["curves"].shape == (2, 3, 2, 5)
+    for row, mask in enumerate([pristine, nulls[:, 0], nulls[:, 1]]):
+        curves = coherence.group_curves(decrease, mask)
+        np.testing.assert_allclose(summary["curves"][:, row, 0], curves["pristine"])
+        np.testing.assert_allclose(summary["curves"][:, row, 1], curves["corrupt"])
+    with pytest.raises(ValueError, match="n_null"):
+        coherence.summarize(early, null_worlds=2, n_null=3)
+
+
+def test_contribution_gaps_do_not_depend_on_the_block_size():
+    rng = np.random.default_rng(6)
+    decrease, mask = rng.normal(size=(1, 2, 25)), rng.random((1, 25)) < 0.5
+    nulls = stats.null_masks(np.random.default_rng(0), mask, 33)
+    a = coherence.contribution_gaps(decrease, mask, nulls, block=100)
+    b = coherence.contribution_gaps(decrease, mask, nulls, block=7)
+    np.testing.assert_allclose(a[1], b[1])

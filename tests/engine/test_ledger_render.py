@@ -13,6 +13,8 @@ def _record(claim, chapter, status="holds", note=""):
 def test_anchor_is_a_valid_html_id():
     assert ledger.anchor("C4.1") == "claim-c4-1"
     assert ledger.anchor("C1.2a") == "claim-c1-2a"
+    assert ledger.anchor("C4.1", "quick") == ledger.anchor("C4.1", "paper") == "claim-c4-1"
+    assert ledger.anchor("C4.1", "fashion-60k") == "claim-c4-1-fashion-60k"  # a stored run's result
     with pytest.raises(ValueError):
         ledger.anchor("")
 
@@ -27,6 +29,8 @@ def test_claims_html_groups_by_chapter_and_links_each_claim_to_its_result():
     assert "cgnb-badge cgnb-not-reproduced" in html and "cgnb-badge cgnb-holds" in html
     assert "a &lt; b &amp; c" in html and "too small &lt;here&gt;" in html  # escaped, not raw HTML
     assert html.count('data-label="result"') == 2 and html.count('data-label="profile"') == 2
+    stored = dict(_record("C1.1", "ch1"), profile="big-run")
+    assert 'href="../notebooks/01_one.html#claim-c1-1-big-run"' in ledger.claims_html([stored], chapters)
 
 
 def test_claims_html_says_when_a_chapter_has_no_record_and_rejects_unknown_chapters():

@@ -164,3 +164,20 @@ def test_not_reproduced_claim_is_recorded_and_must_keep_failing(tmp_path):
     fresh.check("C9.4", "source says positive", -1.0, ">", 0, outcome="not reproduced", note="n")
     fresh.finish(["C9.4"])
     assert "1 not reproduced" in ledger.summary(ledger.load_records())
+
+
+def test_a_stored_run_has_its_own_ledger_beside_the_chapters(tmp_path):
+    own = cgnb.Ledger("chA")
+    own.check("C1.1", "a", 1, "==", 1)
+    stored = cgnb.Ledger("chA", profile="big-run")
+    result = stored.check("C1.1", "a", 2, "==", 2)
+    assert result.record["profile"] == "big-run"
+    stored.finish(["C1.1"])
+    own.finish(["C1.1"])
+    folder = tmp_path / "claims"
+    assert sorted(p.name for p in folder.iterdir()) == ["chA.jsonl", "chA@big-run.jsonl"]
+    records = ledger.load_records(folder)
+    assert [(r["claim"], r["profile"], r["value"]) for r in records] == [("C1.1", "quick", 1), ("C1.1", "big-run", 2)]
+    for bad in ("a/b", "", " x", "a@b"):
+        with pytest.raises(ValueError, match="plain name"):
+            cgnb.Ledger("chA", profile=bad)
