@@ -172,16 +172,3 @@ def stored_label(setting: Setting, run: runs.StoredRun) -> str:
     seeds = f"{len(setting.seeds)} seed{'s' if len(setting.seeds) > 1 else ''}"
     return (f"stored run {run.name}: {setting.n_train:,} {setting.source} images, 784-{setting.width}-10, "
             f"{setting.steps:,} steps, {seeds}; {run.label.split('(', 1)[1].rstrip(')')}")
-
-
-def stored_runs_available() -> bool:
-    """Whether stored runs can be read: in a checkout of the book or with ``$CGNB_RESULTS_DIR`` set.
-
-    A bare install (e.g. Colab with ``pip install cgnb``) has no results folder; the notebook then
-    shows its own run only. Inside a checkout a missing stored run is an error (:func:`load_stored`).
-    """
-    import os
-
-    from ..engine import paths
-
-    return bool(os.environ.get("CGNB_RESULTS_DIR")) or paths.book_root() is not None

@@ -81,6 +81,15 @@ def provenance(config: Mapping[str, Any], wall_s: float) -> dict[str, Any]:
             "wall_s": round(float(wall_s), 1)}
 
 
+def available() -> bool:
+    """Whether stored runs can be read: in a checkout of the book or with ``$CGNB_RESULTS_DIR`` set.
+
+    A bare install (e.g. Colab with ``pip install cgnb``) has no results folder, and a chapter then
+    shows its own run only; inside a checkout a missing stored run is an error (:func:`load_run`).
+    """
+    return bool(os.environ.get("CGNB_RESULTS_DIR")) or paths.book_root() is not None
+
+
 def run_dir(chapter: str, name: str, directory: Path | None = None) -> Path:
     """``<directory or results_dir()>/<chapter>/<name>``; both names must be plain folder names."""
     for what, value in (("chapter", chapter), ("run name", name)):

@@ -142,3 +142,11 @@ def test_a_catalog_names_its_runs_and_refuses_others(tmp_path):
     catalog = runs.Catalog("ch9", {}, compute=None, replay_prefixes=("s", "v"), replay_steps=10)
     with pytest.raises(runs.StoredRunError, match="ch9 has no stored run 'x'; it has \\[\\]"):
         catalog.load("x", directory=tmp_path)
+
+
+def test_stored_runs_are_available_in_a_checkout_or_with_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("CGNB_RESULTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no book here
+    assert not runs.available()
+    monkeypatch.setenv("CGNB_RESULTS_DIR", str(tmp_path))
+    assert runs.available()
