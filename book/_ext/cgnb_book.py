@@ -138,11 +138,25 @@ def _status_facts(app, doc: str) -> dict[str, str]:
     else:
         ran = "✅ ran" if data.get("succeeded") else "❌ failed"
         seconds = "–" if data.get("runtime") is None else f"{data['runtime']:.0f} s"
-    counts = {s: sum(r["status"] == s for r in records) for s in ("holds", "not reproduced", "refuted")}
-    claims = (f"{len(records)} checks: {counts['holds']} hold, {counts['not reproduced']} not reproduced, "
-              f"{counts['refuted']} refuted" if records else "no claim checks recorded")
+    claims = _claims_text(records)
     return {"result": ran, "seconds": seconds, "date": when, "profile": ", ".join(profiles),
             "claims": claims, **env.cgnb_environment}
+
+
+def _claims_text(records: list[dict]) -> str:
+    """Counts of a chapter's claim checks by outcome, per profile (the chapter's own run, then its stored runs)."""
+    if not records:
+        return "no claim checks recorded"
+    from cgnb.engine.profiles import PROFILES
+
+    names = sorted({r["profile"] for r in records}, key=lambda name: (name not in PROFILES, name))
+    parts = []
+    for name in names:
+        mine = [r for r in records if r["profile"] == name]
+        counts = {s: sum(r["status"] == s for r in mine) for s in ("holds", "not reproduced", "refuted")}
+        parts.append(f"{name}: {len(mine)} checks, {counts['holds']} hold, {counts['not reproduced']} not "
+                     f"reproduced, {counts['refuted']} refuted")
+    return "; ".join(parts)
 
 
 def _title(env, doc: str) -> str:

@@ -15,6 +15,7 @@ chapter may import each other; no chapter imports another chapter):
     coherence_runs    one setting's runs, computed or read back from a stored run; the stored runs
     coherence_figures the chapter's figures
   winsorized        chapter 5: winsorized SGD and RM3 grids, overfit measures
+    winsorized_runs   one setting's runs, computed or read back from a stored run; the stored runs
   fields            chapter 6: the character-field task
   minibatch         chapter 6: minibatch gradients at fixed parameters, gradient noise scale
     minibatch_field   the gradient field around two biases and its roughness
@@ -35,4 +36,5 @@ EXPECTED_CLAIMS: dict[str, tuple[str, ...]] = {
 #: The module holding each chapter's stored runs as ``CATALOG`` (a :class:`cgnb.engine.runs.Catalog`).
 STORED_RUN_MODULES: dict[str, str] = {
     "ch4": "cgnb.chapters.coherence_runs",
+    "ch5": "cgnb.chapters.winsorized_runs",
 }
