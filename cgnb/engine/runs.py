@@ -26,7 +26,9 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -101,10 +103,12 @@ def run_dir(chapter: str, name: str, directory: Path | None = None) -> Path:
 
 def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *,
              wall_s: float, directory: Path | None = None) -> Path:
-    """Write the stored run ``<chapter>/<name>``: ``arrays.npz`` first, then ``run.json``, each atomically.
+    """Write the stored run ``<chapter>/<name>`` and return its folder.
 
     ``config`` must be JSON-like (what the chapter sets, e.g. its notebook parameters for the run);
-    ``arrays`` numbers, booleans or strings (no objects). Returns the run's folder.
+    ``arrays`` numbers, booleans or strings (no objects). Both files are written into a new folder
+    beside the run's, which then replaces it, so an interrupted write leaves the previous run whole
+    and a reader never sees the files of two different writes together.
     """
     folder = run_dir(chapter, name, directory)
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
@@ -112,9 +116,20 @@ def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping
         if array.dtype.hasobject:
             raise TypeError(f"array {key!r} has dtype object; store numbers, booleans or strings")
     json.dumps(dict(config))  # fails early, with the offending value, if the config is not JSON
-    store.atomic_write(folder / ARRAYS_FILE, lambda fh: np.savez_compressed(fh, **arrays))
     text = json.dumps({"chapter": chapter, "name": name, **provenance(config, wall_s)}, indent=1, sort_keys=True)
-    store.atomic_write(folder / RUN_FILE, lambda fh: fh.write((text + "\n").encode()))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}.", suffix=".new"))
+    old = folder.parent / f".{name}.old"
+    try:
+        store.atomic_write(new / ARRAYS_FILE, lambda fh: np.savez_compressed(fh, **arrays))
+        store.atomic_write(new / RUN_FILE, lambda fh: fh.write((text + "\n").encode()))
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(new, folder)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return folder
 
 

@@ -53,6 +53,25 @@ def test_missing_or_unreadable_runs_say_how_to_make_them(tmp_path):
         runs.load_run("ch9", "big", directory=tmp_path)
 
 
+def test_a_new_write_replaces_the_whole_run_and_a_failed_one_leaves_it(tmp_path, monkeypatch):
+    runs.save_run("ch9", "big", CONFIG, {"x": np.zeros(2), "y": np.ones(1)}, wall_s=1, directory=tmp_path)
+    runs.save_run("ch9", "big", {**CONFIG, "width": 8}, {"x": np.ones(3)}, wall_s=2, directory=tmp_path)
+    run = runs.load_run("ch9", "big", directory=tmp_path)
+    assert set(run.arrays) == {"x"} and run.config["width"] == 8 and run.provenance["wall_s"] == 2
+    assert sorted(p.name for p in (tmp_path / "ch9").iterdir()) == ["big"]  # no temporary folders left
+
+    def broken(path, write):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs.store, "atomic_write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        runs.save_run("ch9", "big", CONFIG, {"x": np.zeros(5)}, wall_s=3, directory=tmp_path)
+    monkeypatch.undo()
+    run = runs.load_run("ch9", "big", directory=tmp_path)
+    assert run.arrays["x"].shape == (3,) and run.provenance["wall_s"] == 2
+    assert sorted(p.name for p in (tmp_path / "ch9").iterdir()) == ["big"]
+
+
 def test_bad_names_and_values_are_refused_before_anything_is_written(tmp_path):
     for chapter, name in (("ch9", "a/b"), ("", "x"), ("ch9", ".hidden")):
         with pytest.raises(ValueError, match="plain folder name"):
