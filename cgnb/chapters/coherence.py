@@ -187,6 +187,24 @@ def order_margin(values: Sequence[float], increasing: bool = True) -> float:
     return float(np.min(diffs))
 
 
+def separation(reach: np.ndarray) -> float:
+    """How cleanly more noise takes more steps: the smallest, over neighbouring noise levels, of the fastest
+    seed of the noisier level minus the slowest seed of the other.
+
+    ``reach`` (L, S): steps to reach an accuracy level (:func:`steps_to_reach`; ``inf`` if never), per
+    noise level (ascending) and seed. ``> 0``: every seed of each level is slower than every seed of the
+    level below; ``0``: a tie, also when neither level ever reaches the accuracy (``inf - inf``); ``< 0``:
+    the seeds overlap (by that many steps).
+    """
+    reach = np.asarray(reach, float)
+    if reach.ndim != 2 or len(reach) < 2:
+        raise ValueError(f"reach must be (noise levels >= 2, seeds), got shape {reach.shape}")
+    slower, faster = reach[1:].min(axis=1), reach[:-1].max(axis=1)
+    with np.errstate(invalid="ignore"):
+        gaps = np.where(np.isinf(slower) & np.isinf(faster), 0.0, slower - faster)
+    return float(np.min(gaps))
+
+
 def training_table(result, slope_steps: int, levels: Sequence[float] | None = None) -> dict[str, np.ndarray]:
     """Figure 1's numbers per noise level and seed: each entry (L, S) (``noise``: (L,)).
 
@@ -264,27 +282,38 @@ def fitted_step(result, noise: float, level: float) -> np.ndarray:
     return steps_to_reach(by_noise(result, "pristine_acc", noise), result.steps, level)
 
 
-def alpha_summary(result, noise: float, fit_level: float) -> dict[str, np.ndarray]:
+def alpha_summary(result, noise: float, fit_level: float, last_fraction: float | None = None
+                  ) -> dict[str, np.ndarray]:
     """The Figure 2 numbers behind claim C4.5 at one noise level (S seeds, K null worlds).
 
     The crossover is looked for where the paper's mechanism puts it: once the pristine examples
     are fitted. Returns ``share`` (S,) the pristine fraction of the statistics sample; ``start`` (S,)
     and ``null_start`` (S, K) ``alpha_p`` at step 0; ``fitted`` (S,) the first record step with
-    pristine training accuracy >= ``fit_level`` (:func:`fitted_step`); ``gap`` (S,) and ``null_gap``
-    (S, K) the mean of ``alpha_p - alpha_c`` over the records from ``fitted`` to the end
-    (:func:`mean_from`; NaN where the pristine examples never reach ``fit_level``): negative means
-    alpha_p lies below alpha_c there (a crossover).
+    pristine training accuracy >= ``fit_level`` (:func:`fitted_step`); ``window`` (S,) the step the
+    window starts at: ``fitted``, or, where the pristine examples never reach ``fit_level`` and
+    ``last_fraction`` is given, the first record of the run's last ``last_fraction`` (else ``inf``);
+    ``gap`` (S,) and ``null_gap`` (S, K) the mean of ``alpha_p - alpha_c`` over the records from
+    ``window`` to the end (:func:`mean_from`; NaN where there is no window): negative means alpha_p
+    lies below alpha_c there (a crossover).
     """
     index = result.index(noise=noise)
     d = lambda prefix: by_noise(result, prefix + "alpha_p", noise) - by_noise(result, prefix + "alpha_c", noise)
     fitted = fitted_step(result, noise, fit_level)
+    window = fitted
+    if last_fraction is not None:
+        if not 0 < last_fraction <= 1:
+            raise ValueError(f"last_fraction must be in (0, 1], got {last_fraction}")
+        steps = np.asarray(result.steps, float)
+        tail_start = steps[min(len(steps) - 1, int(np.ceil((1 - last_fraction) * (len(steps) - 1))))]
+        window = np.where(np.isfinite(fitted), fitted, tail_start)
     return {
         "share": pristine_share(result.pristine[index], result.config.stats_examples),
         "start": by_noise(result, "alpha_p", noise)[:, 0],
         "null_start": by_noise(result, "null_alpha_p", noise)[:, 0, :],
         "fitted": fitted,
-        "gap": mean_from(d(""), result.steps, fitted),
-        "null_gap": mean_from(d("null_"), result.steps, fitted),
+        "window": window,
+        "gap": mean_from(d(""), result.steps, window),
+        "null_gap": mean_from(d("null_"), result.steps, window),
     }
 
 

@@ -139,6 +139,21 @@ def test_alpha_summary_starts_where_the_pristine_examples_are_fitted():
     assert out["null_gap"].shape == (2, 3)
     unfitted = coherence.alpha_summary(result, 0.25, 0.999)  # pristine accuracy never reaches 0.999
     assert np.isinf(unfitted["fitted"]).all() and np.isnan(unfitted["gap"]).all()
+    tail = coherence.alpha_summary(result, 0.25, 0.999, last_fraction=0.2)  # then the last fifth: steps 8..10
+    np.testing.assert_array_equal(tail["window"], [8, 8])
+    gap = result.records["alpha_p"][[0, 1]] - result.records["alpha_c"][[0, 1]]
+    np.testing.assert_allclose(tail["gap"], gap[:, 8:].mean(1))
+    np.testing.assert_array_equal(coherence.alpha_summary(result, 0.75, 0.999, last_fraction=0.2)["window"], [4, 9])
+
+
+def test_separation_counts_never_reaching_as_a_tie():
+    inf = np.inf
+    assert coherence.separation(np.array([[10, 20], [30, 40], [50, 60]])) == 10
+    assert coherence.separation(np.array([[10, 20], [15, 40]])) == -5  # overlapping seeds
+    assert coherence.separation(np.array([[10.0], [inf], [inf]])) == 0  # the noisy levels never get there
+    assert coherence.separation(np.array([[10.0], [20.0], [inf]])) == 10
+    with pytest.raises(ValueError):
+        coherence.separation(np.array([1.0, 2.0]))
 
 
 def test_m_coherence_scales_by_the_sample_size():
