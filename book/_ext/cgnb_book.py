@@ -130,7 +130,7 @@ def _status_facts(app, doc: str) -> dict[str, str]:
         env.cgnb_environment = _environment()
     data = _exec_data(env, doc)
     records = _chapter_records().get(_chapter_id(doc), [])
-    profiles = sorted({r["profile"] for r in records}) or [os.environ.get("CGNB_PROFILE", "quick")]
+    profiles = _profile_order(records) or [os.environ.get("CGNB_PROFILE", "quick")]
     times = sorted(r["time"] for r in records if r.get("time"))
     when = times[-1].replace("T", " ")[:16] + " UTC" if times else "not recorded"
     if data is None:
@@ -143,15 +143,19 @@ def _status_facts(app, doc: str) -> dict[str, str]:
             "claims": claims, **env.cgnb_environment}
 
 
+def _profile_order(records: list[dict]) -> list[str]:
+    """The profiles of a chapter's records: the chapter's own run (quick/paper) first, then its stored runs."""
+    from cgnb.engine.profiles import PROFILES
+
+    return sorted({r["profile"] for r in records}, key=lambda name: (name not in PROFILES, name))
+
+
 def _claims_text(records: list[dict]) -> str:
     """Counts of a chapter's claim checks by outcome, per profile (the chapter's own run, then its stored runs)."""
     if not records:
         return "no claim checks recorded"
-    from cgnb.engine.profiles import PROFILES
-
-    names = sorted({r["profile"] for r in records}, key=lambda name: (name not in PROFILES, name))
     parts = []
-    for name in names:
+    for name in _profile_order(records):
         mine = [r for r in records if r["profile"] == name]
         counts = {s: sum(r["status"] == s for r in mine) for s in ("holds", "not reproduced", "refuted")}
         parts.append(f"{name}: {len(mine)} checks, {counts['holds']} hold, {counts['not reproduced']} not "
