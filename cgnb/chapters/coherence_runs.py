@@ -127,7 +127,7 @@ def _compute_stored(setting: Setting, data: data_lib.Dataset) -> tuple[dict[str,
 CATALOG = runs.Catalog(
     chapter="ch4",
     settings={"fashion-60k": Setting(source="fashion", n_train=60000, width=2048,
-                                     noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0,), steps=100_000,
+                                     noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0,), steps=200_000,
                                      record_every=500, opening_steps=2000, opening_every=20)},
     compute=_compute_stored, replay_prefixes=("opening", "variants"), replay_steps=100)
 
