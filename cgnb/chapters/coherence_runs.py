@@ -129,13 +129,12 @@ CATALOG = runs.Catalog(
     settings={"fashion-60k": Setting(source="fashion", n_train=60000, width=2048,
                                      noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0,), steps=200_000,
                                      record_every=500, opening_steps=2000, opening_every=20)},
-    compute=_compute_stored, replay_prefixes=("opening", "variants"), replay_steps=100)
+    compute=_compute_stored, read=from_stored, replay_prefixes=("opening", "variants"), replay_steps=100)
 
 
 def load_stored(name: str, *, directory=None) -> tuple[Setting, Runs, runs.StoredRun]:
     """The stored run ``name`` (checked against the setting :data:`CATALOG` asks for) as :class:`Runs`."""
-    run = CATALOG.load(name, directory=directory)
-    return CATALOG.setting(name), from_stored(run), run
+    return CATALOG.open(name, directory=directory)
 
 
 # ----------------------------------------------------------------------------- showing runs side by side
@@ -170,5 +169,4 @@ class Shown:
 def stored_label(setting: Setting, run: runs.StoredRun) -> str:
     """Figure title of a stored run: scale, network, steps, seeds, machine and date."""
     seeds = f"{len(setting.seeds)} seed{'s' if len(setting.seeds) > 1 else ''}"
-    return (f"stored run {run.name}: {setting.n_train:,} {setting.source} images, 784-{setting.width}-10, "
-            f"{setting.steps:,} steps, {seeds}; {run.label.split('(', 1)[1].rstrip(')')}")
+    return run.title(f"{setting.n_train:,} {setting.source} images, 784-{setting.width}-10, {setting.steps:,} steps, {seeds}")

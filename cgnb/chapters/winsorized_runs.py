@@ -143,13 +143,12 @@ CATALOG = runs.Catalog(
     settings={"fashion-30k": Setting(source="fashion", n_train=30_000, n_test=None, hidden=(152, 152, 152),
                                      steps=30_000, record_every=300, noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0),
                                      cs=(0, 1, 2, 4), claim_levels=(0.25, 0.5, 0.75), seeds=(0,))},
-    compute=_compute_stored, replay_prefixes=("winsorized-c4", "variants-c4"), replay_steps=300)
+    compute=_compute_stored, read=from_stored, replay_prefixes=("winsorized-c4", "variants-c4"), replay_steps=300)
 
 
 def load_stored(name: str, *, directory=None) -> tuple[Setting, Runs, runs.StoredRun]:
     """The stored run ``name`` (checked against the setting :data:`CATALOG` asks for) as :class:`Runs`."""
-    run = CATALOG.load(name, directory=directory)
-    return CATALOG.setting(name), from_stored(run), run
+    return CATALOG.open(name, directory=directory)
 
 
 # ----------------------------------------------------------------------------- showing runs side by side
@@ -171,6 +170,5 @@ class Shown:
 def stored_label(setting: Setting, run: runs.StoredRun) -> str:
     """Figure title of a stored run: scale, network, steps, seeds, machine and date."""
     seeds = f"{len(setting.seeds)} seed{'s' if len(setting.seeds) > 1 else ''}"
-    where = run.label.split("(", 1)[1].rstrip(")")
-    return (f"stored run {run.name}: {setting.n_train:,} {setting.source} images, {'-'.join(map(str, setting.sizes))}, "
-            f"{setting.steps:,} steps, {seeds}; {where}")
+    network = "-".join(map(str, setting.sizes))
+    return run.title(f"{setting.n_train:,} {setting.source} images, {network}, {setting.steps:,} steps, {seeds}")

@@ -157,11 +157,20 @@ class StoredRun:
         return self.provenance["config"]
 
     @property
-    def label(self) -> str:
-        """A figure label: run name, machine and date, e.g. ``fashion-60k (cpu, 2 cores, 2026-11-30)``."""
+    def where(self) -> str:
+        """Machine and date, e.g. ``cpu, 2 cores, 2026-11-30``."""
         m = self.provenance["machine"]
-        where = f"{m['backend']}, {m['cpu_cores']} cores" if m["backend"] == "cpu" else m["device_kind"]
-        return f"{self.name} ({where}, {self.provenance['date'][:10]})"
+        machine = f"{m['backend']}, {m['cpu_cores']} cores" if m["backend"] == "cpu" else m["device_kind"]
+        return f"{machine}, {self.provenance['date'][:10]}"
+
+    @property
+    def label(self) -> str:
+        """A short label: run name, machine and date, e.g. ``fashion-60k (cpu, 2 cores, 2026-11-30)``."""
+        return f"{self.name} ({self.where})"
+
+    def title(self, scale: str) -> str:
+        """A figure title: ``stored run <name>: <scale>; <machine, date>``."""
+        return f"stored run {self.name}: {scale}; {self.where}"
 
     def provenance_markdown(self) -> str:
         """A Markdown table of the provenance (config hash, engine, commit, machine, versions, date, wall time)."""
@@ -296,6 +305,7 @@ class Catalog:
       settings: run name -> setting; a setting has ``load_data()`` (a
         :class:`cgnb.engine.data.Dataset`) and ``as_dict()`` (its JSON-like fields).
       compute: ``compute(setting, data) -> (arrays, wall_s)``, the arrays to store.
+      read: ``read(run)``, a stored run as the chapter's results (:meth:`open`).
       replay_prefixes: ``(sweep prefix, variants prefix)`` of the stored sweep :meth:`replay` recomputes.
       replay_steps: how many of its first steps :meth:`replay` recomputes.
     """
@@ -303,6 +313,7 @@ class Catalog:
     chapter: str
     settings: Mapping[str, Any]
     compute: Any
+    read: Any
     replay_prefixes: tuple[str, str]
     replay_steps: int
 
@@ -320,6 +331,11 @@ class Catalog:
         data = self.setting(name).load_data()
         arrays, wall_s = self.compute(self.setting(name), data)
         return save_run(self.chapter, name, self.config(name, data), arrays, wall_s=wall_s, directory=directory)
+
+    def open(self, name: str, *, directory: Path | None = None) -> tuple[Any, Any, StoredRun]:
+        """``(setting, read(run), run)`` of run ``name`` (:meth:`load`), ``read`` turning it into the chapter's results."""
+        run = self.load(name, directory=directory)
+        return self.setting(name), self.read(run), run
 
     def load(self, name: str, *, directory: Path | None = None) -> StoredRun:
         """Read run ``name``, checking its stored config against the setting asked for here (and its data)."""

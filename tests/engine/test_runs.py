@@ -158,7 +158,7 @@ def test_replay_exposes_a_run_computed_otherwise(tmp_path, tiny_sweep):
 
 
 def test_a_catalog_names_its_runs_and_refuses_others(tmp_path):
-    catalog = runs.Catalog("ch9", {}, compute=None, replay_prefixes=("s", "v"), replay_steps=10)
+    catalog = runs.Catalog("ch9", {}, compute=None, read=None, replay_prefixes=("s", "v"), replay_steps=10)
     with pytest.raises(runs.StoredRunError, match="ch9 has no stored run 'x'; it has \\[\\]"):
         catalog.load("x", directory=tmp_path)
 
