@@ -35,7 +35,7 @@ from jax import lax
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from cgnb.engine import losses, nets, pergrad, stats, trainer, transforms, winsorize  # noqa: E402
+from cgnb.engine import losses, nets, pergrad, stats, trainer, transforms, winsorize, xla  # noqa: E402
 
 SIZES = (784, 256, 256, 256, 10)
 BATCH = 100
@@ -279,9 +279,9 @@ def _torch_version() -> str | None:
     return torch.__version__
 
 
-def compile_fn(fn: Callable, *args) -> tuple[Callable, float]:
+def compile_fn(fn: Callable, *args, options: dict | None = None) -> tuple[Callable, float]:
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
+    compiled = xla.jit(fn, **({} if options is None else {"compiler_options": options})).lower(*args).compile()
     return compiled, time.perf_counter() - start
 
 

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine import nets, pergrad
+from ..engine import nets, pergrad, xla
 from ..engine.losses import Params
 
 Grads = list[dict[str, jax.Array]]
@@ -231,7 +231,7 @@ def formula_errors(params: Params, x: jax.Array, targets: jax.Array, loss: str =
 # ----------------------------------------------------------------------------- scaling (C2.2)
 
 
-@functools.partial(jax.jit, static_argnames="loss")
+@functools.partial(xla.jit, static_argnames="loss")
 def _scaled_weight_grads(params: Params, x: jax.Array, error: jax.Array | None, targets: jax.Array | None,
                          x_factor: jax.Array, error_factor: jax.Array, w_factors: jax.Array,
                          loss: str) -> tuple[list, tuple]:
@@ -250,7 +250,7 @@ def _scaled_weight_grads(params: Params, x: jax.Array, error: jax.Array | None, 
     return [g["w"] for g in backward(params, fwd, error)], fwd.masks
 
 
-@jax.jit
+@xla.jit
 def _compare(grads: list, base: list, expect: jax.Array, masks: tuple, base_masks: tuple):
     """Per layer ``||g|| / ||base||`` and ``||g - expect base|| / ||expect base||``; fraction of flipped patterns."""
     norm = lambda a: jnp.sqrt(jnp.sum(a ** 2))  # noqa: E731
@@ -325,7 +325,7 @@ def scaling_response(params: Params, x: jax.Array, error: jax.Array, layer: int,
 # ----------------------------------------------------------------------------- per example, output error
 
 
-@functools.partial(jax.jit, static_argnames="loss")
+@functools.partial(xla.jit, static_argnames="loss")
 def per_example_gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str) -> Grads:
     """Each example's own ``jax.grad`` gradient (:func:`cgnb.engine.pergrad.per_example_grads`): leaves (B, *shape)."""
     def per_example_loss(p: Params, xb: jax.Array, yb: jax.Array) -> jax.Array:
@@ -334,7 +334,7 @@ def per_example_gradients(params: Params, x: jax.Array, targets: jax.Array, loss
     return pergrad.per_example_grads(per_example_loss, params, x, targets)
 
 
-@functools.partial(jax.jit, static_argnames="loss")
+@functools.partial(xla.jit, static_argnames="loss")
 def output_error_gap(outputs: jax.Array, targets: jax.Array, loss: str) -> jax.Array:
     """``max |jax.grad(sum of losses)(z) - (Yhat - Y)|`` over a batch of outputs (B, K): a scalar."""
     autodiff = jax.grad(lambda z: jnp.sum(loss_per_example(z, targets, loss)))(outputs)

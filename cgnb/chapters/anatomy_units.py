@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..engine import xla
 from ..engine.losses import Params
 
 from .anatomy import backward, forward, per_example_gradients
@@ -158,7 +159,7 @@ def random_toys(seed: int, seeds: int, family: str, depth: int = 4, hidden: int 
             "predicted": predicted_energy_ratio(rho, width), "zeroed": np.asarray(zeroed)}
 
 
-@functools.partial(jax.jit, static_argnames="hidden")
+@functools.partial(xla.jit, static_argnames="hidden")
 def _toy_study(ws: jax.Array, xs: jax.Array, hidden: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Vmapped core of :func:`random_toys`: ws (T, L, n, n), xs (T, 1, n)."""
     depth, width = ws.shape[1], ws.shape[2]

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..engine import loop, pergrad, sampler, stats, store, sweep
+from ..engine import loop, pergrad, sampler, stats, store, sweep, xla
 
 
 def _blocks(m: int, block: int) -> tuple[int, int]:
@@ -109,7 +109,7 @@ def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variant
         c, coh = trace.step_values  # one block: (1, steps, M), (1, steps)
         return c[0], coh[0]
 
-    c, coh = jax.jit(jax.vmap(one))(params, jnp.asarray(variants.labels), jnp.asarray(indices))
+    c, coh = xla.jit(jax.vmap(one))(params, jnp.asarray(variants.labels), jnp.asarray(indices))
     return {"decrease": config.lr * np.asarray(c), "coherence": np.asarray(coh),
             "pristine": np.asarray(variants.pristine[:, :m]), "noise": np.asarray(variants.noise),
             "seed": np.asarray(variants.seed), "steps": np.arange(steps)}

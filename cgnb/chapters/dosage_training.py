@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ..engine import losses, loop
+from ..engine import losses, loop, xla
 from ..engine.losses import Params
 from ..engine.trainer import torch_style_sgd
 from . import dosage
@@ -162,7 +162,7 @@ def recognizer_runs(x_train: jax.Array, y_train: jax.Array, x_test: jax.Array, y
                             optimizer=torch_style_sgd(lr, weight_decay=wd), steps=steps,
                             record_every=record_every, track=track)
 
-    runs = jax.jit(jax.vmap(jax.vmap(run, (0, None, None, None)), (None, 0, 0, 0)))
+    runs = xla.jit(jax.vmap(jax.vmap(run, (0, None, None, None)), (None, 0, 0, 0)))
     return runs(jnp.arange(seeds), head_start, readout_head_start, weight_decay)
 
 
@@ -183,7 +183,7 @@ def linear_runs(x_train: jax.Array, y_train: jax.Array, x_test: jax.Array, y_tes
         return train_binary(params, dosage.apply_linear, x_train, y_train, optimizer=torch_style_sgd(lr),
                             steps=steps, record_every=record_every, track=track)
 
-    return jax.jit(jax.vmap(run, (0, None)))(jnp.arange(seeds), head_start)
+    return xla.jit(jax.vmap(run, (0, None)))(jnp.arange(seeds), head_start)
 
 
 def sharing_runs(x: jax.Array, y: jax.Array, *, seeds: int, units: int, lr: float, steps: int,
@@ -207,4 +207,4 @@ def sharing_runs(x: jax.Array, y: jax.Array, *, seeds: int, units: int, lr: floa
         return train_binary(params, dosage.apply_recognizers, x, y, optimizer=torch_style_sgd(lr, weight_decay=wd),
                             steps=steps, record_every=record_every, track=dosage.recognizer_norms)
 
-    return jax.jit(jax.vmap(jax.vmap(run, (0, None)), (None, 0)))(jnp.arange(seeds), weight_decays)
+    return xla.jit(jax.vmap(jax.vmap(run, (0, None)), (None, 0)))(jnp.arange(seeds), weight_decays)

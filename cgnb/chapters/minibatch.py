@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..engine import loop, nets, pergrad, sampler, stats
+from ..engine import loop, nets, pergrad, sampler, stats, xla
 from ..engine.losses import Loss, Params, squared_error
 Coord = tuple[int, str, int]
 """A scalar parameter: ``(layer index in the params list, leaf name, unit index)``, e.g. ``(1, "b", 0)``."""
@@ -187,7 +187,7 @@ def _gradient_program(loss_fn: Loss, static: tuple[tuple[int, str], ...]):
         projected = get_coords(g, _join_coords(static, units)) if static else jnp.zeros((0,))
         return jax.flatten_util.ravel_pytree(g)[0], projected
 
-    return jax.jit(program)
+    return xla.jit(program)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,7 +354,7 @@ def _per_example_program(loss_fn: Loss, noisy: bool):
         flat = jax.vmap(pergrad.ravel)(grads)
         return flat.sum(0), jnp.sum(flat * flat)
 
-    return jax.jit(chunk_stats)
+    return xla.jit(chunk_stats)
 
 
 def noise_scale_two_batches(b_small: int, sq_small: float, b_big: int, sq_big: float) -> NoiseScale:

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..engine import xla
 from ..engine.losses import Loss, Params
 from .minibatch import Coord, _join_coords, _split_coords, get_coords, set_coords
 
@@ -78,7 +79,7 @@ def _field_fn(loss_fn: Loss, static: tuple[tuple[int, str], ...], mode: str):
             return jax.vmap(lambda v, k: partial_grad(p, v, x, y, k, units))(pts, keys)
         return jax.vmap(lambda v: partial_grad(p, v, x, y, keys, units))(pts)
 
-    return jax.jit(fn)
+    return xla.jit(fn)
 
 
 def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:

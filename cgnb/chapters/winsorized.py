@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine import sweep
+from ..engine import sweep, xla
 from ..engine.losses import Params
 
 # ----------------------------------------------------------------------------- measures
@@ -210,7 +210,7 @@ def step_program(method: str, lr: float, c_max: int = 0, static: bool = False):
     def step(params, opt_state, x, y, c):
         return make(c)(params, opt_state, x, y)
 
-    return jax.jit(init), jax.jit(step)
+    return xla.jit(init), xla.jit(step)
 
 
 def one_update(params: Params, x: jax.Array, y: jax.Array, *, method: str, lr: float, c: int = 0,

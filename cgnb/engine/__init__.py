@@ -24,4 +24,7 @@ Modules (``from cgnb.engine import nets, sweep``):
   display   showing results in a notebook (Markdown) or a terminal (text)
   curves    measures of recorded curves: first step reaching a level, slopes, rises, drops
   checks    argument validation at the public boundary, with messages that say how to fix it
+  runs      stored runs of a chapter (a longer setting than CI runs), saved with their provenance
+  aot       compiling a program ahead of time for abstract inputs and reporting its memory
+  xla       jax.jit with the compiler options the engine's kernels are tuned for
 """

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import jax
 
-from . import profiles
+from . import profiles, xla
 
 GIB = 2 ** 30
 T4_LIMIT = 15 * GIB  # a 16 GB Colab T4 leaves about 15 GiB to a program
@@ -32,13 +32,13 @@ def abstract(tree: Any) -> Any:
 
 
 def program_memory(fn: Callable, *args: Any, **kwargs: Any) -> dict[str, float | None]:
-    """Compile ``jax.jit(fn)`` for abstract ``args``/``kwargs`` and report its memory, in bytes.
+    """Compile ``fn`` (with :func:`cgnb.engine.xla.jit`) for abstract ``args``/``kwargs`` and report its memory, in bytes.
 
     ``fn`` may already be jitted (its own static arguments are kept). Returns ``argument``,
     ``output``, ``temp``, ``alias``, ``generated_code`` (None where the backend reports nothing),
     ``total`` = argument + output + temp (None if any is unknown) and ``compile_s``.
     """
-    jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
+    jitted = fn if hasattr(fn, "lower") else xla.jit(fn)
     start = time.perf_counter()
     compiled = jitted.lower(*args, **kwargs).compile()
     seconds = time.perf_counter() - start

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from . import xla
 from .losses import Params
 
 #: ``gradient(params, x (B, ...), y (B, ...), key) -> (loss, grads)``; ``loss`` may be None when the
@@ -152,7 +153,7 @@ def _concat(parts: list):
     return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
 
 
-_jitted_train = jax.jit(train, static_argnums=(0, 1), static_argnames=(
+_jitted_train = xla.jit(train, static_argnums=(0, 1), static_argnames=(
     "steps", "record_every", "step_probe", "block_reduce", "record_probe"))
 
 

@@ -74,7 +74,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import checks, loop, losses, nets, paths, sampler, stats, store, trainer, transforms, winsorize
+from . import checks, loop, losses, nets, paths, sampler, stats, store, trainer, transforms, winsorize, xla
 from .evaluation import eval_sizes, evaluate, measure, update_first_learned
 from .results import SweepResult, checkpoint_from_arrays, result_from_arrays, save_checkpoint
 from .sweep_config import METHODS, ConfigError, SweepConfig, Variants, per_example_loss
@@ -198,8 +198,8 @@ def _programs(config: SweepConfig) -> tuple[Callable, Callable]:
 
 @functools.lru_cache(maxsize=32)
 def _compiled(config: SweepConfig) -> tuple[Callable, Callable]:
-    init = jax.jit(jax.vmap(functools.partial(init_variant, config=config), in_axes=(0, 0, None)))
-    chunk = jax.jit(jax.vmap(functools.partial(train_chunk, config=config), in_axes=(0, 0, None, 0, None)))
+    init = xla.jit(jax.vmap(functools.partial(init_variant, config=config), in_axes=(0, 0, None)))
+    chunk = xla.jit(jax.vmap(functools.partial(train_chunk, config=config), in_axes=(0, 0, None, 0, None)))
     return init, chunk
 
 

@@ -6,7 +6,7 @@ Contents
   winsorize_tree        the same for a pytree of per-example values (one kernel for all leaves)
   (the MLP fast path, from per-example gradients in factored form, is
   :mod:`cgnb.engine.winsorize_mlp`)
-  GENERIC_TILE, MLP_TILE_ROWS, MLP_TILE_COLS, TILE_LOOPS   the kernels' tiling
+  GENERIC_TILE, MLP_TILE_ROWS, MLP_TILE_COLS   the kernels' tiling
   METHODS, NETWORK_MAX_LEVEL   the order-statistics algorithms and when the CPU default switches
 
 Algorithms (``method=``; default by backend and level, see ``_pick_method``)
@@ -28,15 +28,19 @@ How the winsorized mean is computed fast
   c * hi + c * lo``. One pass over the examples finds them with two insertion networks of
   2c min/max each (see ``_winsorized_kernel``), adding the middle values as they fall out, so
   no extreme value is ever subtracted (infinite outliers are clipped away as by a sort).
-  Three details make this fast on XLA:CPU:
+  Four details make this fast on XLA:CPU:
 
   * the min/max run on integer keys (the float's bits, negatives flipped, so that integer order
     is float order) -- one instruction each instead of the NaN-aware float min/max sequence;
   * the loop over examples is unrolled into a single loop fusion with a single output (XLA:CPU
     has no multi-output loop fusion, so carrying the running lists through a ``lax.scan``
-    recomputes them once per list), and the fusion runs inside ``fori_loop`` s over tiles of
-    coordinates, so that XLA compiles it once per loop instead of fusing a copy into every
-    consumer (:data:`TILE_LOOPS` independent loops share the tiles and may run concurrently);
+    recomputes them once per list); for a static c that expression covers all tiles of
+    coordinates at once as the body of a while loop (so that XLA compiles it once
+    instead of fusing a copy into every consumer) and XLA:CPU splits it across its threads
+    (``_tile_loop``, ``_one_kernel``);
+  * the engine compiles with 512-bit vectors preferred on the CPU
+    (:data:`cgnb.engine.xla.COMPILER_OPTIONS`): the min/max chains run on half as many
+    instructions where the CPU has AVX-512;
   * for MLPs, :func:`cgnb.engine.winsorize_mlp.mlp_winsorized_grad` never materialises the (B, P) per-example gradients:
     each tile computes ``a_i[r] * delta_i[s]`` on the fly from the layer inputs ``a`` and the
     pre-activation gradients ``delta``.
@@ -62,11 +66,6 @@ PyTree = Any
 GENERIC_TILE = 8192
 MLP_TILE_ROWS = 32
 MLP_TILE_COLS = 256
-# Independent tile loops per kernel (see _tile_loop). XLA:CPU runs each in-place kernel on one
-# thread; independent loops may run concurrently (2 loops were up to 2x faster on a busy 2-core
-# machine, and slower in another run), but every loop compiles its own copy of the kernel.
-# benchmarks/bench_engine.py compares 1 and 2 loops.
-TILE_LOOPS = 1
 # Order-statistics algorithms (see _pick_method): "network" (insertion networks, ~4 c min/max per
 # value; its unrolled program grows with B * c), "bisect" (counting bit by bit on the integer
 # keys: 32 passes whatever c, a small program), "sort" (jnp.sort over the batch: the GPU choice).
@@ -253,24 +252,46 @@ def _levels_by_switch(run: Callable[[int | jax.Array], jax.Array], c: int | jax.
 
 
 def _tile_loop(n_tiles: int, tile: Callable[[jax.Array], jax.Array], tile_shape: tuple[int, ...],
-               dtype, loops: int | None = None) -> jax.Array:
-    """``stack([tile(t) for t in range(n_tiles)])`` computed by ``fori_loop`` s over the tiles.
+               dtype, fused_on: jax.Array | None = None) -> jax.Array:
+    """``stack([tile(t) for t in range(n_tiles)])``: (n_tiles, *tile_shape).
 
-    The loop keeps XLA from fusing a copy of the (large, unrolled) kernel into every consumer of
-    the result, so it is compiled once per loop. ``loops`` (default :data:`TILE_LOOPS`)
-    independent loops over contiguous ranges of tiles may run concurrently on XLA:CPU, whose
-    in-place (dynamic-update-slice) kernels are otherwise single-threaded; each loop adds one
-    compilation of the kernel. Every loop runs >= 2 trips (a single trip would be inlined).
+    Without ``fused_on``: a ``fori_loop`` over the tiles. The loop keeps XLA from fusing a copy
+    of the (large, unrolled) kernel into every consumer of the result, so it is compiled once;
+    but the kernel then writes in place into the loop's output, and XLA:CPU runs such kernels on
+    one thread. Every loop runs >= 2 trips (a single trip would be inlined). The passes of the
+    counting algorithm (which re-read each tile 32 times and so want it in cache) and the
+    branches of a traced c run this way.
+
+    With ``fused_on`` (a scalar of the kernel's input): all tiles in one expression (``vmap``
+    over the tile index) computed by :func:`_one_kernel`, which XLA:CPU splits across its
+    threads (1.8 of 2 cores busy, against 1.1 for the loop): the static-c insertion network.
     """
-    loops = max(1, min(TILE_LOOPS if loops is None else int(loops), n_tiles // 2))
-    bounds = np.linspace(0, n_tiles, loops + 1).round().astype(int)
-    parts = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        def body(t, out, start=int(start)):
-            return lax.dynamic_update_index_in_dim(out, tile(start + t), t, 0)
+    if fused_on is not None:
+        return _one_kernel(lambda: jax.vmap(tile)(jnp.arange(n_tiles)), fused_on, (n_tiles, *tile_shape), dtype)
 
-        parts.append(lax.fori_loop(0, int(stop - start), body, jnp.zeros((int(stop - start), *tile_shape), dtype)))
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+    def body(t, out):
+        return lax.dynamic_update_index_in_dim(out, tile(t), t, 0)
+
+    return lax.fori_loop(0, n_tiles, body, jnp.zeros((n_tiles, *tile_shape), dtype))
+
+
+def _one_kernel(compute: Callable[[], jax.Array], opaque: jax.Array, shape: tuple[int, ...], dtype) -> jax.Array:
+    """``compute()`` (of ``shape``) as a kernel of its own that no consumer of the result fuses a copy of.
+
+    XLA fuses an elementwise expression into each of its consumers, so a winsorized gradient read
+    by the parameter update and by, say, a norm would be computed twice (measured: 2x the time),
+    and ``lax.optimization_barrier`` does not prevent it (XLA:CPU removes barriers before
+    fusion). A while loop is a fusion boundary: ``compute()`` is its body, and its trip count is
+    one unless the scalar ``opaque`` is NaN -- then two trips compute the same value twice -- so
+    that XLA cannot know it and inline the loop. (A conditional would do as well, but under
+    ``vmap`` its predicate is batched and both branches run.)
+    """
+    trips = 1 + jnp.isnan(opaque).astype(jnp.int32)
+
+    def body(state):
+        return state[0] + 1, compute()
+
+    return lax.while_loop(lambda state: state[0] < trips, body, (jnp.int32(0), jnp.zeros(shape, dtype)))[1]
 
 
 def _static_int(value: Any, name: str) -> int | None:
@@ -367,7 +388,9 @@ def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = No
         return _tile_mean(lambda i: block[i], lambda: block, batch, level, k - 1, dtype, method)
 
     def run(level):
-        return _tile_loop(n_tiles, functools.partial(tile, level=level), (width,), dtype)
+        fused = c_static is not None and method == "network"
+        return _tile_loop(n_tiles, functools.partial(tile, level=level), (width,), dtype,
+                          fused_on=flat[0, 0, 0] if fused else None)
 
     return _levels_by_switch(run, c_use, k - 1, method).reshape(-1)[:n].reshape(shape)
 
@@ -410,4 +433,4 @@ def winsorize_tree(per_example: PyTree, c: int | jax.Array, c_max: int | None = 
     return unravel(winsorize(flat, c, c_max, method))
 
 
-__all__ = ["check_levels", "winsorize", "winsorize_tree", "METHODS", "NETWORK_MAX_LEVEL", "GENERIC_TILE", "MLP_TILE_ROWS", "MLP_TILE_COLS", "TILE_LOOPS"]
+__all__ = ["check_levels", "winsorize", "winsorize_tree", "METHODS", "NETWORK_MAX_LEVEL", "GENERIC_TILE", "MLP_TILE_ROWS", "MLP_TILE_COLS"]

@@ -90,7 +90,9 @@ def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: 
                           batch, level, k - 1, dtype, method)
 
     def run(level):
-        return _tile_loop(n_tiles, functools.partial(tile, level=level), (MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
+        fused = c_static is not None and method == "network"
+        return _tile_loop(n_tiles, functools.partial(tile, level=level), (MLP_TILE_ROWS, MLP_TILE_COLS), dtype,
+                          fused_on=plan.left[0, 0, 0] if fused else None)
 
     out = _levels_by_switch(run, c_use, k - 1, method)
     grads = []

@@ -200,3 +200,37 @@ def test_mlp_winsorized_grad_large_c_and_forced_methods(method):
     for row, c in enumerate([0, 3, 10]):
         want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
         assert tree_max_abs_diff(jax.tree_util.tree_map(lambda l: l[row], got), want) < 1e-6
+
+
+def test_network_kernel_is_computed_once_for_two_consumers():
+    """A winsorized gradient read twice (parameter update and a norm) is one kernel: XLA does not
+    fuse a copy of it into each consumer, nor into each layer's update (the min/max count of the
+    compiled program neither doubles with a second consumer nor grows with the layers)."""
+    def min_max_ops(sizes, with_norm):
+        params, x, y = mlp_problem(sizes, batch=12)
+
+        def step(f):
+            g = winsorize_mlp.mlp_winsorized_grad(f, 2)
+            new = [jax.tree_util.tree_map(lambda w, u: w - 0.1 * u, p, u) for p, u in zip(params, g)]
+            return (new, sum(jnp.sum(leaf ** 2) for leaf in jax.tree_util.tree_leaves(g))) if with_norm else new
+
+        text = jax.jit(step).lower(factors(params, x, y)).compile().as_text()
+        return text.count(" maximum(") + text.count(" minimum(")
+
+    once, twice = min_max_ops((60, 50, 40, 3), False), min_max_ops((60, 50, 40, 3), True)
+    assert once >= 2 * 2 * 12  # the network is there: ~4 c min/max per example (fewer for the first ones)
+    assert twice < 1.5 * once, (once, twice)
+    assert min_max_ops((20, 3), False) == once  # one copy, whatever the number of layers
+
+
+def test_nan_in_the_first_value_gives_the_same_winsorized_mean():
+    """The fused kernel runs a second (identical) trip when its first input value is NaN; the
+    result is the same as with an infinite value there (a NaN orders above +inf)."""
+    a = np.random.default_rng(5).normal(size=(9, 40)).astype(np.float32)
+    with_inf, with_nan = a.copy(), a.copy()
+    with_inf[0, 0], with_nan[0, 0] = np.inf, np.nan
+    for c in (1, 2):
+        np.testing.assert_array_equal(np.asarray(winsorize.winsorize(jnp.asarray(with_nan), c)),
+                                      np.asarray(winsorize.winsorize(jnp.asarray(with_inf), c)))
+        np.testing.assert_allclose(np.asarray(winsorize.winsorize(jnp.asarray(with_inf), c)),
+                                   sort_winsorize(with_inf, c), rtol=1e-6, atol=1e-7)
