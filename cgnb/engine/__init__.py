@@ -28,3 +28,7 @@ Modules (``from cgnb.engine import nets, sweep``):
   aot       compiling a program ahead of time for abstract inputs and reporting its memory
   xla       jax.jit with the compiler options the engine's kernels are tuned for
 """
+
+from . import xla as _xla
+
+KEEPS_FREED_MEMORY = _xla.keep_freed_memory()  # see cgnb.engine.xla: XLA:CPU's buffers without page faults
