@@ -7,10 +7,12 @@ Contents
   (the MLP fast path, from per-example gradients in factored form, is
   :mod:`cgnb.engine.winsorize_mlp`)
   GENERIC_TILE, MLP_TILE_ROWS, MLP_TILE_COLS   the kernels' tiling
-  METHODS, NETWORK_MAX_LEVEL   the order-statistics algorithms and when the CPU default switches
+  METHODS, NETWORK_MAX_LEVEL, NETWORK_MAX_WORK, NETWORK_MAX_BATCH   the order-statistics
+                        algorithms and when the CPU default switches
 
 Algorithms (``method=``; default by backend and level, see ``_pick_method``)
-  "network"  the insertion networks below, for c (or c_max) <= NETWORK_MAX_LEVEL on the CPU; a
+  "network"  the insertion networks below, for c (or c_max) <= NETWORK_MAX_LEVEL, B * c <=
+             NETWORK_MAX_WORK and B <= NETWORK_MAX_BATCH on the CPU (where it compiles in seconds); a
              traced c runs one tile loop per level under ``lax.switch`` (``_levels_by_switch``)
   "bisect"   the (c+1)-th smallest / largest integer key built bit by bit by counting
              (``_bisect_bounds``): 32 passes for float32 whatever c, compiles in seconds; larger c
@@ -69,9 +71,15 @@ MLP_TILE_COLS = 256
 # Order-statistics algorithms (see _pick_method): "network" (insertion networks, ~4 c min/max per
 # value; its unrolled program grows with B * c), "bisect" (counting bit by bit on the integer
 # keys: 32 passes whatever c, a small program), "sort" (jnp.sort over the batch: the GPU choice).
-# On the CPU the network serves c (or c_max) <= NETWORK_MAX_LEVEL, bisection the larger levels.
+# On the CPU the network serves c (or c_max) <= NETWORK_MAX_LEVEL with B * c <= NETWORK_MAX_WORK and
+# B <= NETWORK_MAX_BATCH, bisection everything else. XLA:CPU's compile time of the unrolled
+# network is not smooth in B and c: for the MLP path at B = 100, c = 8 compiled in 4 s and c = 9
+# did not finish in 90 s; at B = 128, c = 4 took 2.4 s, c = 5 did not finish in 30 s (13 s at
+# B = 127); B = 256, c = 2 did not finish in 30 s; B = 120, c = 5 and B = 100, c = 6 took 2 s.
 METHODS = ("network", "bisect", "sort")
 NETWORK_MAX_LEVEL = 6
+NETWORK_MAX_WORK = 600
+NETWORK_MAX_BATCH = 128
 
 
 # ============================================================================ the kernel
@@ -209,15 +217,18 @@ def _mean_in_order(example: Callable[[int], jax.Array], n: int) -> jax.Array:
     return total / n
 
 
-def _pick_method(method: str | None, c_static: int | None, levels: int) -> str:
-    """The order-statistics algorithm: ``method`` if given, else by backend and level."""
+def _pick_method(method: str | None, c_static: int | None, levels: int, batch: int) -> str:
+    """The order-statistics algorithm: ``method`` if given, else by backend, level and batch size
+    (the network where XLA:CPU compiles it in seconds, see :data:`NETWORK_MAX_WORK`)."""
     if method is not None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS} or None, got {method!r}")
         return method
     if jax.default_backend() != "cpu":
         return "sort"
-    return "network" if (levels if c_static is None else c_static) <= NETWORK_MAX_LEVEL else "bisect"
+    level = levels if c_static is None else c_static
+    small = level <= NETWORK_MAX_LEVEL and batch * level <= NETWORK_MAX_WORK and batch <= NETWORK_MAX_BATCH
+    return "network" if small else "bisect"
 
 
 def _tile_mean(example: Callable[[int], jax.Array], block: Callable[[], jax.Array], n: int,
@@ -389,7 +400,7 @@ def _winsorize_columns(parts: list[jax.Array], c: int | jax.Array, c_static: int
     """
     batch, dtype = parts[0].shape[0], parts[0].dtype
     n = sum(p.shape[1] for p in parts)
-    method = _pick_method(method, c_static, levels)
+    method = _pick_method(method, c_static, levels, batch)
     flat = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=1)
     if c_static is not None and method == "network":
         return _one_kernel(lambda: _winsorized_kernel(lambda i: flat[i], batch, c_static, dtype), flat[0, 0], (n,), dtype)
@@ -450,4 +461,5 @@ def winsorize_tree(per_example: PyTree, c: int | jax.Array, c_max: int | None = 
     return unravel(_winsorize_columns(columns, c, c_static, k - 1, method))
 
 
-__all__ = ["check_levels", "winsorize", "winsorize_tree", "METHODS", "NETWORK_MAX_LEVEL", "GENERIC_TILE", "MLP_TILE_ROWS", "MLP_TILE_COLS"]
+__all__ = ["check_levels", "winsorize", "winsorize_tree", "METHODS", "NETWORK_MAX_LEVEL", "NETWORK_MAX_WORK",
+           "NETWORK_MAX_BATCH", "GENERIC_TILE", "MLP_TILE_ROWS", "MLP_TILE_COLS"]

@@ -75,7 +75,7 @@ def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: 
         return [{"w": a.T @ d / batch, "b": jnp.sum(d, axis=0) / batch}
                 for a, d in zip(factors.inputs, factors.deltas)]
     c_use = c_static if c_static is not None else c
-    method = _pick_method(method, c_static, k - 1)
+    method = _pick_method(method, c_static, k - 1, batch)
     plan = _mlp_tile_plan(factors, MLP_TILE_ROWS, MLP_TILE_COLS)
     dtype = plan.left.dtype
     # at least two tiles: a single-trip loop would be inlined and its kernel re-fused per consumer

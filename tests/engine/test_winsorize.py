@@ -180,15 +180,30 @@ def test_network_every_level_traced_and_static(batch):
             check_against_sort(a, winsorize.winsorize(jnp.asarray(a), c, method="network"), c)
 
 
-def test_method_choice_by_level_and_backend(monkeypatch):
-    assert winsorize._pick_method(None, 4, 4) == "network"
-    assert winsorize._pick_method(None, None, winsorize.NETWORK_MAX_LEVEL + 1) == "bisect"
-    assert winsorize._pick_method(None, winsorize.NETWORK_MAX_LEVEL + 1, 49) == "bisect"
-    assert winsorize._pick_method(None, 2, 49) == "network"  # a static c below a large c_max
+def test_method_choice_by_level_batch_and_backend(monkeypatch):
+    assert winsorize._pick_method(None, 4, 4, 100) == "network"
+    assert winsorize._pick_method(None, None, winsorize.NETWORK_MAX_LEVEL + 1, 20) == "bisect"
+    assert winsorize._pick_method(None, winsorize.NETWORK_MAX_LEVEL + 1, 49, 20) == "bisect"
+    assert winsorize._pick_method(None, 2, 49, 100) == "network"  # a static c below a large c_max
+    assert winsorize._pick_method(None, 6, 6, 100) == "network"
+    assert winsorize._pick_method(None, 5, 5, 128) == "bisect"  # B * c above NETWORK_MAX_WORK
+    assert winsorize._pick_method(None, 4, 4, 128) == "network"
+    assert winsorize._pick_method(None, 1, 1, 256) == "bisect"  # B above NETWORK_MAX_BATCH
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    assert winsorize._pick_method(None, 2, 2) == "sort"
+    assert winsorize._pick_method(None, 2, 2, 100) == "sort"
     with pytest.raises(ValueError, match="method must be one of"):
-        winsorize._pick_method("heap", 2, 2)
+        winsorize._pick_method("heap", 2, 2, 100)
+
+
+@pytest.mark.parametrize("c", [4, 5])
+def test_mlp_default_at_batch_128_compiles_and_is_exact(c):
+    """B = 128: c = 4 runs the network, c = 5 the counting algorithm (the network at c = 5 did not
+    compile in 30 s on XLA:CPU, so a wrong choice here hangs the test rather than passing it)."""
+    params, x, y = mlp_problem((30, 20, 3), batch=128)
+    got = jax.jit(winsorize_mlp.mlp_winsorized_grad, static_argnums=1)(factors(params, x, y), c)
+    per_example = generic_grads(params, x, y)
+    for leaf_got, leaf in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(per_example)):
+        np.testing.assert_allclose(np.asarray(leaf_got), sort_winsorize(leaf, c), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("method", ["bisect", "sort"])
