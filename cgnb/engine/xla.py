@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 from typing import Any, Callable
 
@@ -35,9 +36,30 @@ COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512}
 
 def jit(fn: Callable, **kwargs: Any) -> Callable:
     """``jax.jit(fn, **kwargs)`` compiled with :data:`COMPILER_OPTIONS` (``compiler_options=``
-    entries given here override them)."""
+    entries given here override them).
+
+    JAX accepts compiler options only on a top-level ``jit``: called inside another traced
+    function (``jax.jit``, ``vmap``, ``grad``), the result runs as a plain ``jax.jit(fn)`` and
+    the outer program's options apply. ``.lower`` (ahead-of-time compilation) compiles with the
+    options.
+    """
     options = {**COMPILER_OPTIONS, **kwargs.pop("compiler_options", {})}
-    return jax.jit(fn, compiler_options=options, **kwargs)
+    top = jax.jit(fn, compiler_options=options, **kwargs)
+    nested = jax.jit(fn, **kwargs)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kw: Any) -> Any:
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((args, kw))):
+            return nested(*args, **kw)
+        try:
+            return top(*args, **kw)
+        except ValueError as error:  # traced without traced arguments (only closed-over values)
+            if "compiler_options" not in str(error):
+                raise
+            return nested(*args, **kw)
+
+    call.lower = top.lower  # type: ignore[attr-defined]
+    return call
 
 
 # mallopt parameters (glibc malloc.h)

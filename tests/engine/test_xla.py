@@ -69,3 +69,14 @@ def test_importing_the_engine_keeps_freed_memory_for_reuse():
     assert (kept, system_kept) == ("True", "False")
     assert system_faults > 10_000, system_faults  # the default really returns the pages
     assert faults < 1_000, faults
+
+
+def test_jit_inside_another_traced_function_runs_without_its_options():
+    """JAX refuses compiler options on a nested jit; xla.jit then runs as a plain jit inside."""
+    inner = xla.jit(lambda a: a * 3)
+    a = jnp.arange(4.0)
+    np.testing.assert_array_equal(jax.jit(lambda a: inner(a) + 1)(a), 3 * a + 1)
+    np.testing.assert_array_equal(jax.jit(lambda: inner(a))(), 3 * a)  # closed over, no traced argument
+    np.testing.assert_array_equal(jax.vmap(inner)(a[:, None]), 3 * a[:, None])
+    assert jax.jit(lambda a: inner(a)).lower(a).compile() is not None
+    assert inner.lower(a).compile() is not None
