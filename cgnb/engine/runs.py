@@ -37,7 +37,7 @@ import numpy as np
 
 from . import paths, store
 from .results import SweepResult
-from .sweep_config import SweepConfig, Variants
+from .sweep_config import Variants
 
 RUN_FILE, ARRAYS_FILE = "run.json", "arrays.npz"
 

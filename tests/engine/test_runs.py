@@ -1,6 +1,5 @@
 """Tests of cgnb.engine.runs: stored runs with provenance, the config check, and the replay of a stored sweep."""
 import dataclasses
-import json
 
 import numpy as np
 import pytest
