@@ -9,7 +9,7 @@ Contents
 On the CPU, XLA asks LLVM for 256-bit vectors by default. The order-statistics kernels of
 :mod:`cgnb.engine.winsorize` are long chains of integer min/max, and with 512-bit vectors
 (AVX-512) they run on half as many instructions: the winsorized step of the chapter-5 MLP at
-c = 4 took 5.7 ms instead of 9.6 ms on this book's 2-core build machine (``benchmarks/bench_engine.py``
+c = 4 took 3.2 ms instead of 5.2 ms on this book's 2-core build machine (``benchmarks/bench_engine.py``
 keeps a row compiled without the option). Where the CPU has no AVX-512, LLVM keeps the widest
 vectors it has; the matrix products (library calls) and GPU programs are unaffected (the
 option is a field of XLA's debug options, which every backend accepts).
