@@ -10,7 +10,7 @@ Contents
   METHODS, NETWORK_MAX_LEVEL, NETWORK_MAX_WORK, NETWORK_MAX_BATCH   the order-statistics
                         algorithms and when the CPU default switches
 
-Algorithms (``method=``; default by backend and level, see ``_pick_method``)
+Algorithms (``method=``; default by backend, level and batch size, see ``_pick_method``)
   "network"  the insertion networks below, for c (or c_max) <= NETWORK_MAX_LEVEL, B * c <=
              NETWORK_MAX_WORK and B <= NETWORK_MAX_BATCH on the CPU (where it compiles in seconds); a
              traced c runs one tile loop per level under ``lax.switch`` (``_levels_by_switch``)
@@ -35,8 +35,8 @@ How the winsorized mean is computed fast
   * the min/max run on integer keys (the float's bits, negatives flipped, so that integer order
     is float order) -- one instruction each instead of the NaN-aware float min/max sequence;
   * the loop over examples is unrolled into a single loop fusion with a single output (XLA:CPU
-    has no multi-output loop fusion, so carrying the running lists through a ``lax.scan``
-    recomputes them once per list); for a static c that expression covers all tiles of
+    forms no multi-output loop fusions by default -- ``xla_cpu_use_multi_output_fusion`` is
+    off -- so carrying the running lists through a ``lax.scan`` recomputes them once per list); for a static c that expression covers all tiles of
     coordinates at once as the body of a while loop (so that XLA compiles it once
     instead of fusing a copy into every consumer) and XLA:CPU splits it across its threads
     (``_tile_loop``, ``_one_kernel``);
