@@ -36,10 +36,11 @@ How the winsorized mean is computed fast
     is float order) -- one instruction each instead of the NaN-aware float min/max sequence;
   * the loop over examples is unrolled into a single loop fusion with a single output (XLA:CPU
     forms no multi-output loop fusions by default -- ``xla_cpu_use_multi_output_fusion`` is
-    off -- so carrying the running lists through a ``lax.scan`` recomputes them once per list); for a static c that expression covers all tiles of
-    coordinates at once as the body of a while loop (so that XLA compiles it once
-    instead of fusing a copy into every consumer) and XLA:CPU splits it across its threads
-    (``_tile_loop``, ``_one_kernel``);
+    off -- so carrying the running lists through a ``lax.scan`` recomputes them once per
+    list); for a static c that expression covers all coordinates at once as the body of a
+    while loop (so that XLA compiles it once instead of fusing a copy into every consumer),
+    and XLA:CPU splits it across its threads (``_one_kernel``; the loops of ``_tile_loop``
+    serve the other algorithms);
   * the engine compiles with 512-bit vectors preferred on the CPU
     (:data:`cgnb.engine.xla.COMPILER_OPTIONS`): the min/max chains run on half as many
     instructions where the CPU has AVX-512;
@@ -263,23 +264,17 @@ def _levels_by_switch(run: Callable[[int | jax.Array], jax.Array], c: int | jax.
 
 
 def _tile_loop(n_tiles: int, tile: Callable[[jax.Array], jax.Array], tile_shape: tuple[int, ...],
-               dtype, fused_on: jax.Array | None = None) -> jax.Array:
-    """``stack([tile(t) for t in range(n_tiles)])``: (n_tiles, *tile_shape).
+               dtype) -> jax.Array:
+    """``stack([tile(t) for t in range(n_tiles)])`` by a ``fori_loop`` over the tiles: (n_tiles, *tile_shape).
 
-    Without ``fused_on``: a ``fori_loop`` over the tiles. The loop keeps XLA from fusing a copy
-    of the (large, unrolled) kernel into every consumer of the result, so it is compiled once;
-    but the kernel then writes in place into the loop's output, and XLA:CPU runs such kernels on
-    one thread. Every loop runs >= 2 trips (a single trip would be inlined). The passes of the
-    counting algorithm (which re-read each tile 32 times and so want it in cache) and the
-    branches of a traced c run this way.
-
-    With ``fused_on`` (a scalar of the kernel's input): all tiles in one expression (``vmap``
-    over the tile index) computed by :func:`_one_kernel`, which XLA:CPU splits across its
-    threads (1.8 of 2 cores busy, against 1.1 for the loop): the static-c insertion network.
+    The loop keeps XLA from fusing a copy of the (large, unrolled) kernel into every consumer of
+    the result, so it is compiled once; but the kernel then writes in place into the loop's
+    output, and XLA:CPU runs such kernels on one thread. Every loop runs >= 2 trips (a single
+    trip would be inlined). The passes of the counting algorithm (which re-read each tile 32
+    times and so want it in cache) and the branches of a traced c run this way; the static-c
+    network runs as one kernel over all coordinates (:func:`_one_kernel`), which XLA:CPU splits
+    across its threads (1.8 of 2 cores busy, against 1.1 for the loop).
     """
-    if fused_on is not None:
-        return _one_kernel(lambda: jax.vmap(tile)(jnp.arange(n_tiles)), fused_on, (n_tiles, *tile_shape), dtype)
-
     def body(t, out):
         return lax.dynamic_update_index_in_dim(out, tile(t), t, 0)
 
@@ -386,22 +381,19 @@ def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = No
     if c_static == 0:
         return jnp.mean(per_example, axis=0)
     shape = per_example.shape[1:]
-    return _winsorize_columns([per_example.reshape(batch, -1)], c, c_static, k - 1, method).reshape(shape)
+    return _winsorize_columns(per_example.reshape(batch, -1), c, c_static, k - 1, method).reshape(shape)
 
 
-def _winsorize_columns(parts: list[jax.Array], c: int | jax.Array, c_static: int | None, levels: int,
+def _winsorize_columns(flat: jax.Array, c: int | jax.Array, c_static: int | None, levels: int,
                        method: str | None) -> jax.Array:
-    """The winsorized mean of every column of ``concatenate(parts, axis=1)``: parts (B, n_k) of
-    one dtype -> (sum n_k,), for a checked c >= 1 (static) or traced c in [0, levels].
+    """The winsorized mean of every column of ``flat`` (B, n) -> (n,), for a checked c >= 1
+    (static) or traced c in [0, levels].
 
-    The static-c network reads the concatenated columns in one kernel (fusing the concatenation
-    into the kernel made XLA:CPU's code 3.5x slower); the loops of the other algorithms read tiles of a
-    padded copy.
+    The static-c network reads all columns in one kernel; the loops of the other algorithms read
+    tiles of a padded copy.
     """
-    batch, dtype = parts[0].shape[0], parts[0].dtype
-    n = sum(p.shape[1] for p in parts)
+    (batch, n), dtype = flat.shape, flat.dtype
     method = _pick_method(method, c_static, levels, batch)
-    flat = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=1)
     if c_static is not None and method == "network":
         return _one_kernel(lambda: _winsorized_kernel(lambda i: flat[i], batch, c_static, dtype), flat[0, 0], (n,), dtype)
     n_tiles = max(2, -(-n // GENERIC_TILE))
@@ -419,9 +411,9 @@ def _winsorize_columns(parts: list[jax.Array], c: int | jax.Array, c_static: int
     return _levels_by_switch(run, c_use, levels, method).reshape(-1)[:n]
 
 
-def _leaf_columns(per_example: PyTree) -> tuple[list[jax.Array], Callable[[jax.Array], PyTree], int]:
-    """Per-example pytree (leading axis B on every leaf) -> leaves as (B, n_leaf) columns of one
-    dtype, unravel ((P,) -> pytree), B."""
+def _stack_leaves(per_example: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree], int]:
+    """Per-example pytree (leading axis B on every leaf) -> (B, P) array, unravel, B. (Reading the
+    leaves inside the network's kernel instead of this copy made XLA:CPU's code 3.5x slower.)"""
     leaves, treedef = jax.tree_util.tree_flatten(per_example)
     if not leaves:
         raise ValueError("per-example updates are an empty pytree")
@@ -434,7 +426,7 @@ def _leaf_columns(per_example: PyTree) -> tuple[list[jax.Array], Callable[[jax.A
     shapes = [l.shape[1:] for l in leaves]
     sizes = [math.prod(s) for s in shapes]
     dtype = jnp.result_type(*leaves)
-    columns = [l.reshape(batch, -1).astype(dtype) for l in leaves]
+    flat = jnp.concatenate([l.reshape(batch, -1).astype(dtype) for l in leaves], axis=1)
 
     def unravel(vec):
         parts, start = [], 0
@@ -443,22 +435,21 @@ def _leaf_columns(per_example: PyTree) -> tuple[list[jax.Array], Callable[[jax.A
             start += size
         return jax.tree_util.tree_unflatten(treedef, parts)
 
-    return columns, unravel, batch
+    return flat, unravel, batch
 
 
 def winsorize_tree(per_example: PyTree, c: int | jax.Array, c_max: int | None = None,
                    method: str | None = None) -> PyTree:
     """:func:`winsorize` of a pytree of per-example values: every leaf (B, ...) -> (...).
 
-    All leaves are processed by one kernel, as the columns of one (B, P) array (which the
-    static-c network never builds: it reads the leaves directly); a Python int c = 0 returns
-    ``jnp.mean(leaf, axis=0)`` of every leaf.
+    All leaves are concatenated into one (B, P) array and processed by one kernel; a Python int
+    c = 0 returns ``jnp.mean(leaf, axis=0)`` of every leaf (no concatenation).
     """
-    columns, unravel, batch = _leaf_columns(per_example)
+    flat, unravel, batch = _stack_leaves(per_example)
     c_static, k = _check_c(c, c_max, batch)
     if c_static == 0:  # the exact mean of every leaf (XLA folds it into a backward pass)
         return jax.tree_util.tree_map(lambda leaf: jnp.mean(leaf, axis=0), per_example)
-    return unravel(_winsorize_columns(columns, c, c_static, k - 1, method))
+    return unravel(_winsorize_columns(flat, c, c_static, k - 1, method))
 
 
 __all__ = ["check_levels", "winsorize", "winsorize_tree", "METHODS", "NETWORK_MAX_LEVEL", "NETWORK_MAX_WORK",

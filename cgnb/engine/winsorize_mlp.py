@@ -16,7 +16,8 @@ import numpy as np
 from jax import lax
 
 from . import pergrad
-from .winsorize import MLP_TILE_COLS, MLP_TILE_ROWS, _check_c, _levels_by_switch, _pick_method, _tile_loop, _tile_mean
+from .winsorize import (MLP_TILE_COLS, MLP_TILE_ROWS, _check_c, _levels_by_switch, _one_kernel, _pick_method,
+                        _tile_loop, _tile_mean)
 
 class _TilePlan(NamedTuple):
     left: jax.Array  # (n_left_blocks, B, R)
@@ -90,11 +91,13 @@ def mlp_winsorized_grad(factors: pergrad.MLPFactors, c: int | jax.Array, c_max: 
                           batch, level, k - 1, dtype, method)
 
     def run(level):
-        fused = c_static is not None and method == "network"
-        return _tile_loop(n_tiles, functools.partial(tile, level=level), (MLP_TILE_ROWS, MLP_TILE_COLS), dtype,
-                          fused_on=plan.left[0, 0, 0] if fused else None)
+        return _tile_loop(n_tiles, functools.partial(tile, level=level), (MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
 
-    out = _levels_by_switch(run, c_use, k - 1, method)
+    if c_static is not None and method == "network":  # all tiles as one kernel, split across the threads
+        out = _one_kernel(lambda: jax.vmap(functools.partial(tile, level=c_static))(jnp.arange(n_tiles)),
+                          plan.left[0, 0, 0], (n_tiles, MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
+    else:
+        out = _levels_by_switch(run, c_use, k - 1, method)
     grads = []
     for first, nr, nc, n_rows, n_cols, transposed in plan.layers:
         block = out[first:first + nr * nc].reshape(nr, nc, MLP_TILE_ROWS, MLP_TILE_COLS)
