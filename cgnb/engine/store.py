@@ -30,7 +30,7 @@ from . import paths
 T = TypeVar("T")
 FORMAT = 2  # bump when the meaning of stored files changes
 ENGINE_DIR = Path(__file__).resolve().parent
-NOT_RESULTS = ("aot.py", "display.py", "ledger.py", "paths.py", "plots.py", "profiles.py", "runs.py")  # engine modules that cannot change results
+NOT_RESULTS = ("aot.py", "book.py", "claims.py", "display.py", "ledger.py", "paths.py", "plots.py", "profiles.py", "runs.py")  # engine modules that cannot change results
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
