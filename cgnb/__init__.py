@@ -8,11 +8,11 @@ Two subpackages, and the folder tells them apart:
   cgnb.chapters  one module per chapter's experiments, measures and figures, built only on
                  the engine's public API (``from cgnb.chapters import coherence``).
 
-``cgnb.Ledger``, ``cgnb.check``, ``cgnb.pick`` and ``cgnb.profile`` are the notebooks' shortcuts.
+``cgnb.Ledger``, ``cgnb.pick`` and ``cgnb.profile`` are the notebooks' shortcuts.
 """
 __version__ = "0.1.0"
 
-from .engine.ledger import Ledger, check  # noqa: E402
+from .engine.ledger import Ledger  # noqa: E402
 from .engine.profiles import pick, profile  # noqa: E402
 
-__all__ = ["Ledger", "check", "pick", "profile", "__version__"]
+__all__ = ["Ledger", "pick", "profile", "__version__"]

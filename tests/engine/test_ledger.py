@@ -1,0 +1,121 @@
+import json
+import os
+
+import pytest
+
+from cgnb.engine import ledger
+from cgnb.engine.book import Chapter
+from cgnb.engine.claims import Band, Claim, Rule
+
+FITS = Rule("fits", "final training accuracy", ">=", 0.99, "the paper's level", band=Band("range"))
+FALLS = Rule("falls", "test accuracy drop", ">", 0.0, "a drop")
+CHAPTER = Chapter("toy", 9, "Toy", (Claim("C9.1", "it fits", rules=(FITS,)),
+                                    Claim("C9.2", "it falls", rules=(FALLS,)),
+                                    Claim("C9.3", "needs a model we lack", not_testable="no such model")))
+
+
+def published(tmp_path, stem="toy"):
+    return [json.loads(line) for line in (tmp_path / f"{stem}.jsonl").read_text().splitlines()]
+
+
+def test_decide_records_the_verdict_and_never_raises_on_it(tmp_path):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path, parameters={"seeds": (0, 1)})
+    held = book.decide("C9.1", [0.995, 0.999], cell="25 %")
+    missed = book.decide("C9.2", [-0.5, -0.4, -0.6])
+    assert held.verdict == "holds" and missed.verdict == "not reproduced"
+    assert "C9.1 holds" in repr(held) and 'id="claim-c9-1-fits-25"' in held._repr_markdown_()
+    assert book.finish() == tmp_path / "toy.jsonl"
+    records = published(tmp_path)
+    assert [r["verdict"] for r in records] == ["holds", "not reproduced"]
+    assert records[0]["parameters"] == {"seeds": [0, 1]} and records[0]["profile"] == "quick"
+    assert all(ledger.validate_record(r) is None for r in records)
+    assert not list(tmp_path.glob("*.running"))
+
+
+def test_unknown_claims_and_rules_are_defects(tmp_path):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    with pytest.raises(KeyError, match="no claim 'C9.7'"):
+        book.decide("C9.7", [1.0])
+    with pytest.raises(KeyError, match="no rule 'x'"):
+        book.decide("C9.1", [1.0], rule="x")
+    with pytest.raises(ValueError, match="nan"):
+        book.decide("C9.1", [float("nan")])
+    with pytest.raises(TypeError, match="Chapter"):
+        ledger.Ledger("toy", directory=tmp_path)
+
+
+def test_an_undecided_claim_fails_finish_and_keeps_the_last_records(tmp_path):
+    good = ledger.Ledger(CHAPTER, directory=tmp_path)
+    good.decide("C9.1", [1.0])
+    good.decide("C9.2", [1.0])
+    good.finish()
+    partial = ledger.Ledger(CHAPTER, directory=tmp_path)
+    partial.decide("C9.1", [0.5])
+    with pytest.raises(RuntimeError, match=r"claims \['C9.2'\] were not decided"):
+        partial.finish()
+    assert [r["verdict"] for r in published(tmp_path)] == ["holds", "holds"]
+
+
+def test_nothing_decided_publishes_nothing(tmp_path):
+    (tmp_path / "toy.jsonl").write_text("kept\n")
+    assert ledger.Ledger(CHAPTER, directory=tmp_path).finish() is None
+    assert (tmp_path / "toy.jsonl").read_text() == "kept\n"
+
+
+def test_deciding_a_check_twice_keeps_the_last(tmp_path):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    book.decide("C9.1", [0.5])
+    book.decide("C9.1", [1.0])
+    book.decide("C9.2", [1.0])
+    book.finish()
+    assert [r["verdict"] for r in published(tmp_path)] == ["holds", "holds"]
+
+
+def test_two_runs_of_one_chapter_never_mix(tmp_path):
+    first, second = ledger.Ledger(CHAPTER, directory=tmp_path), ledger.Ledger(CHAPTER, directory=tmp_path)
+    first.decide("C9.1", [1.0])
+    second.decide("C9.1", [0.5])
+    second.decide("C9.2", [-1.0])
+    first.decide("C9.2", [1.0])
+    second.finish()
+    assert [r["verdict"] for r in published(tmp_path)] == ["not reproduced", "not reproduced"]
+    first.finish()
+    assert [r["verdict"] for r in published(tmp_path)] == ["holds", "holds"]
+
+
+def test_a_stored_run_has_its_own_file(tmp_path):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path, profile="fashion-60k")
+    book.decide("C9.1", [1.0])
+    book.decide("C9.2", [1.0])
+    book.finish()
+    assert published(tmp_path, "toy@fashion-60k")[0]["profile"] == "fashion-60k"
+    assert ledger.anchor("C9.1", "fits", "", "fashion-60k") == "claim-c9-1-fits-fashion-60k"
+    for bad in ("a/b", "a@b", " x", ""):
+        with pytest.raises(ValueError, match="plain name"):
+            ledger.Ledger(CHAPTER, directory=tmp_path, profile=bad)
+
+
+@pytest.mark.parametrize("line,match", [
+    ("{not json", "not JSON"), ('["a list"]', "JSON object"), ('{"claim": "C9.1"}', "are missing"),
+])
+def test_malformed_ledger_files_name_the_file_and_line(tmp_path, line, match):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    book.decide("C9.1", [1.0])
+    book.decide("C9.2", [1.0])
+    book.finish()
+    with open(tmp_path / "toy.jsonl", "a") as fh:
+        fh.write(line + "\n")
+    with pytest.raises(ledger.LedgerFileError, match=rf"toy.jsonl, line 3: .*{match}.*delete it and rebuild"):
+        ledger.load_records(tmp_path)
+
+
+def test_a_record_with_a_non_number_or_unknown_verdict_is_malformed():
+    record = {k: "" for k in ledger.RECORD_KEYS} | {"values": [1.0], "estimate": 1.0, "low": 1.0, "high": 1.0,
+                                                    "threshold": "inf", "verdict": "holds"}
+    assert "must be numbers" in ledger.validate_record(record)
+    assert "not one of" in ledger.validate_record(record | {"threshold": 1.0, "verdict": "fails"})
+
+
+def test_running_file_is_per_run(tmp_path):
+    a, b = ledger.Ledger(CHAPTER, directory=tmp_path), ledger.Ledger(CHAPTER, directory=tmp_path)
+    assert a.running != b.running and str(os.getpid()) in a.running.name
