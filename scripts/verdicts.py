@@ -1,7 +1,7 @@
 """The book's guarded verdicts: the quick profile's and each stored run's, one per check.
 
     python scripts/verdicts.py show     # the verdicts of the last build's ledger, and how they differ
-    python scripts/verdicts.py update   # write them to tests/verdicts.json (commit it, saying why)
+    python scripts/verdicts.py update [CHAPTER ...]   # write them to tests/verdicts.json (commit it, saying why)
 
 ``tests/verdicts.json`` maps chapter -> profile (``quick`` or a stored run's name) -> check
 (``claim/rule/cell``) -> verdict. ``tests/test_verdicts.py`` compares the ledger of the last build (or
@@ -75,18 +75,20 @@ def differences(expected: dict, found: dict, records: list[dict]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "show"
-    records = ledger.load_records()
+    command, chapters = (argv[0], argv[1:]) if argv else ("show", [])
+    records = ledger.load_records(chapters=chapters or None)
     found, problems = guarded(records)
     expected = json.loads(FILE.read_text(encoding="utf-8")) if FILE.is_file() else {}
-    for line in problems + differences(expected, found, records):
+    shown = {c: v for c, v in expected.items() if not chapters or c in chapters}
+    for line in problems + differences(shown, found, records):
         print(line)
     if command == "update":
         if problems:
             print("not updated: fix the problems above first")
             return 1
-        FILE.write_text(json.dumps(found, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {FILE.relative_to(ROOT)}")
+        updated = {c: v for c, v in expected.items() if chapters and c not in chapters} | found
+        FILE.write_text(json.dumps(updated, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {FILE.relative_to(ROOT)}" + (f" (chapters {', '.join(chapters)})" if chapters else ""))
     elif command != "show":
         print(__doc__)
         return 2

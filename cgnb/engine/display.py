@@ -19,3 +19,21 @@ def show_markdown(text: str) -> None:
         display(Markdown(text))
     else:
         print(text)
+
+
+def glue(name: str, value: object, *, markdown: bool = False) -> None:
+    """Keep ``value`` under ``name`` for the book's prose (myst-nb ``{glue:text}`name``` or, with
+    ``markdown=True``, ``{glue:md}`name```), without showing it here.
+
+    Outside a book build (plain Jupyter, Colab, a script) myst-nb may be missing: then nothing happens,
+    since only the built book renders glue references.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return
+    if markdown:
+        from IPython.display import Markdown
+
+        value = Markdown(str(value))
+    myst_glue(name, value, display=False)

@@ -251,7 +251,11 @@ def read(file: Path) -> list[dict]:
     return records
 
 
-def load_records(directory: Path | None = None) -> list[dict]:
-    """Every published record in the ledger folder (``*.jsonl``; running files are not published)."""
+def load_records(directory: Path | None = None, chapters: Sequence[str] | None = None) -> list[dict]:
+    """Every published record in the ledger folder (``*.jsonl``; running files are not published), or
+    those of the named ``chapters`` (their own and their stored runs' files)."""
     folder = Path(directory) if directory is not None else paths.claims_dir()
-    return [r for file in sorted(folder.glob("*.jsonl")) for r in read(file)]
+    files = sorted(folder.glob("*.jsonl"))
+    if chapters is not None:
+        files = [f for f in files if f.stem.split("@")[0] in chapters]
+    return [r for file in files for r in read(file)]
