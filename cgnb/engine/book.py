@@ -28,6 +28,8 @@ class Chapter:
       title: the chapter's title, e.g. ``"Coherent gradients"``.
       claims: the claims it decides, in the order the chapter checks them.
       catalog: its stored runs (a :class:`cgnb.engine.runs.Catalog`), or None.
+      question: the chapter's question in one sentence, for the landing page.
+      sources: the bibliography keys (``book/references.bib``) of the sources it reproduces.
     """
 
     name: str
@@ -35,6 +37,8 @@ class Chapter:
     title: str
     claims: tuple[Claim, ...]
     catalog: Any = None
+    question: str = ""
+    sources: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not NAME.fullmatch(self.name):
