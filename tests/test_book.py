@@ -54,7 +54,7 @@ def bib_keys() -> set[str]:
 def test_every_citation_is_in_references_bib():
     keys = bib_keys()
     texts = [p.read_text() for p in [*NOTEBOOKS, *ROOT.glob("book/*.md"), *ROOT.glob("book/*.ipynb")]]
-    cited = {k.strip() for t in texts for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", t) for k in group.split(",")}
+    cited = {k.strip() for t in texts for group in re.findall(r"\{cite(?::?[pt])?\}`([^`]+)`", t) for k in group.split(",")}
     assert cited, "no citations found"
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
 
@@ -169,9 +169,28 @@ def test_header_buttons_launch_only_on_chapters_and_no_pdf():
     assert "executed" in chapter["header_buttons"][0]["buttons"][0]["tooltip"]
 
 
-def test_status_page_is_in_the_toc_and_read_last():
-    assert "book/status" in toc_files()
+def test_ledger_pages_are_in_the_toc_and_read_last():
+    """The claims, status and landing pages render the chapters' ledger, so they are read after every
+    chapter; the full bibliography last, so that citations resolve to it rather than to the landing page."""
+    assert {"book/status", "book/claims", "book/glossary", "book/references"} <= set(toc_files())
     ext = _book_ext()
-    docs = ["book/status", "book/claims", "notebooks/01_x", "book/intro"]
+    docs = ["book/references", "book/intro", "book/status", "book/claims", "notebooks/01_x", "book/glossary"]
     ext._last(None, None, docs)
-    assert docs[-2:] == ["book/claims", "book/status"]
+    assert docs == ["notebooks/01_x", "book/glossary", "book/claims", "book/status", "book/intro", "book/references"]
+
+
+GLOSSARY_TERMS = ("dose", "coherence", "m-coherence", "alpha_p", "alpha_c", "pristine", "corrupt", "proper accuracy",
+                  "overfit", "null world", "winsorization level c", "RM3", "Spectral Decoupling", "holds",
+                  "inconclusive", "not reproduced", "refuted", "not testable")
+
+
+def test_glossary_defines_the_book_terms_and_every_term_reference_resolves():
+    text = (ROOT / "book" / "glossary.md").read_text()
+    blocks = re.findall(r"```\{glossary\}\n(.*?)```", text, flags=re.S)
+    terms = {line.strip().lower() for block in blocks for line in block.splitlines()
+             if line.strip() and not line.startswith(" ")}
+    assert {t.lower() for t in GLOSSARY_TERMS} <= terms, sorted({t.lower() for t in GLOSSARY_TERMS} - terms)
+    pages = [*NOTEBOOKS, *ROOT.glob("book/*.md")]
+    used = {m.group(2) or m.group(1) for p in pages
+            for m in re.finditer(r"\{term\}`([^`<]+?)(?:\s*<([^>]+)>)?`", p.read_text())}
+    assert {u.strip().lower() for u in used} <= terms, sorted({u.strip().lower() for u in used} - terms)

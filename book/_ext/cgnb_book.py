@@ -29,7 +29,11 @@ from sphinx.util.docutils import SphinxDirective
 
 CLAIMS_DOC = "book/claims"
 STATUS_DOC = "book/status"
-LAST_DOCS = (CLAIMS_DOC, STATUS_DOC)  # read in this order, after every chapter
+INTRO_DOC = "book/intro"
+REFERENCES_DOC = "book/references"
+#: Read in this order, after every chapter: the ledger pages (findings_pages.py), then the full
+#: bibliography, so that a citation on a page without its own bibliography resolves to it.
+LAST_DOCS = (CLAIMS_DOC, STATUS_DOC, INTRO_DOC, REFERENCES_DOC)
 CHAPTER_PREFIX = "notebooks/"
 STATIC = Path(__file__).parent / "static"
 #: Widest PNG (px) shown unscaled in the text column of a 1400 px window; wider ones go full-width.
@@ -154,12 +158,12 @@ def _claims_text(records: list[dict]) -> str:
     """Counts of a chapter's claim checks by outcome, per profile (the chapter's own run, then its stored runs)."""
     if not records:
         return "no claim checks recorded"
+    from cgnb.engine.verdicts import counts
+
     parts = []
     for name in _profile_order(records):
         mine = [r for r in records if r["profile"] == name]
-        counts = {s: sum(r["status"] == s for r in mine) for s in ("holds", "not reproduced", "refuted")}
-        parts.append(f"{name}: {len(mine)} checks, {counts['holds']} hold, {counts['not reproduced']} not "
-                     f"reproduced, {counts['refuted']} refuted")
+        parts.append(f"{name}: {counts([r['verdict'] for r in mine])}")
     return "; ".join(parts)
 
 
@@ -327,6 +331,7 @@ def _static_path(app, config) -> None:
 
 
 def setup(app):
+    app.setup_extension("findings_pages")  # {cgnb-findings}, {cgnb-claims}, {cgnb-cite}
     _register_bibtex_style()
     app.add_node(StatusNode)
     app.add_directive("cgnb-status", StatusDirective)

@@ -11,3 +11,16 @@ document.addEventListener("DOMContentLoaded", () => {
     link.appendChild(img);
   });
 });
+
+// A link to a check on the claims page opens the <details> that holds it.
+function cgnbOpenTarget() {
+  const id = decodeURIComponent(window.location.hash.slice(1));
+  const target = id && document.getElementById(id);
+  if (!target) return;
+  for (let node = target.parentElement; node; node = node.parentElement) {
+    if (node.tagName === "DETAILS") node.open = true;
+  }
+  target.scrollIntoView();
+}
+document.addEventListener("DOMContentLoaded", cgnbOpenTarget);
+window.addEventListener("hashchange", cgnbOpenTarget);
