@@ -17,7 +17,12 @@ What a reader needs to read it (at 1400 px unless said):
 - every chapter shows its status line and one inline result per expected claim, the status page
   has a row for every chapter, and the executed notebook is what its download gives;
 - Colab links only on chapter pages, without ``/./``;
-- at 400 px the claims page's last column is on screen and nothing scrolls sideways.
+- at 400 px the claims page's last column is on screen and no page scrolls sideways;
+- axe-core (``site_checks.py``): text contrast of at least 4.5:1 in the light and the dark theme,
+  no duplicate ids, alt text on every image;
+- by hand (``site_checks.py``, what axe does not cover): no code block or figure wider than the
+  text column, no literal backslash in rendered math, a caption on every figure, a visible
+  in-page contents on every long page.
 
 Three screenshots of each page (light and dark at 1400 px, light at 400 px) are saved under
 ``--shots``. Exits 1 with one line per problem.
@@ -38,6 +43,8 @@ from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import site_checks  # noqa: E402  (axe-core and the layout checks)
 from cgnb.engine.ledger import anchor  # noqa: E402  (the id each inline claim result carries)
 
 WIDE, NARROW, HEIGHT = 1400, 400, 900
@@ -143,13 +150,14 @@ return {view, cells: cells.length, offscreen, wide, scroll: document.documentEle
 
 
 def chapter_problems(page: str, facts: dict, expected_claims: dict[str, tuple[str, ...]]) -> list[str]:
-    """What a chapter page must show: its status line and one inline result per expected claim."""
+    """What a chapter page must show: its status line and an inline result of every claim it decides
+    (an id ``anchor(claim)`` or one that extends it with the check's rule and cell)."""
     found = []
     if not facts["status"]:
         found.append(f"{page}: no status line under the title (book/_ext/cgnb_book.py)")
-    chapter = f"ch{int(Path(page).name[:2])}"
     shown = set(facts["claims"])
-    missing = [c for c in expected_claims.get(chapter, ()) if anchor(c) not in shown]
+    missing = [c for c in expected_claims.get(page, ())
+               if not any(i == anchor(c) or i.startswith(anchor(c) + "-") for i in shown)]
     if missing:
         found.append(f"{page}: no inline result for claims {missing}")
     return found
@@ -183,9 +191,14 @@ def download_problems(page: str, html_root: Path) -> list[str]:
 
 
 def expected_claims() -> dict[str, tuple[str, ...]]:
-    from cgnb.chapters import EXPECTED_CLAIMS
+    """Chapter page (docname) -> the ids of the claims it decides (those with rules)."""
+    from cgnb import chapters
 
-    return EXPECTED_CLAIMS
+    if hasattr(chapters, "all_chapters"):
+        return {c.notebook.removesuffix(".ipynb"): tuple(k.id for k in c.claims if k.rules)
+                for c in chapters.all_chapters()}
+    pages = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # before the chapter packages
+    return {f"notebooks/{p}": chapters.EXPECTED_CLAIMS.get(f"ch{int(p[:2])}", ()) for p in pages}
 
 
 def color_scheme(browser, scheme: str) -> None:
@@ -264,6 +277,8 @@ def main() -> int:
                         problems.append(f"{page}: {problem}")
                 chapter = page.startswith("notebooks/")
                 problems += figure_problems(page, facts)
+                problems += site_checks.layout_problems(page, site_checks.layout_facts(browser))
+                problems += site_checks.axe_problems(page, site_checks.run_axe(browser, site_checks.AXE_RULES), "light")
                 if chapter:
                     problems += chapter_problems(page, facts, claims)
                     problems += download_problems(page, html_root)
@@ -286,6 +301,7 @@ def main() -> int:
                 browser.execute_script("return (async () => {" + WAIT_FOR_MATHJAX + "})();")
                 if browser.execute_script("return document.documentElement.dataset.theme;") != "dark":
                     problems.append(f"{page}: does not switch to the dark theme when the system is dark")
+                problems += site_checks.axe_problems(page, site_checks.run_axe(browser, site_checks.AXE_DARK_RULES), "dark")
                 screenshot(browser, args.shots / f"{stem}__dark.png", WIDE, facts["height"])
                 color_scheme(browser, "light")
                 browser.set_window_size(NARROW, HEIGHT)
@@ -297,7 +313,7 @@ def main() -> int:
                                     f"{narrow['cells']} claim rows is off-screen")
                 if page == "book/claims" and not narrow["cells"]:
                     problems.append(f"{page}: no claims table (table.cgnb-claims)")
-                if page == "book/claims" and narrow["scroll"] > narrow["view"] + 1:
+                if narrow["scroll"] > narrow["view"] + 1:
                     problems.append(f"{page}: at {NARROW} px the page scrolls sideways "
                                     f"({narrow['scroll']} px wide in a {narrow['view']} px window)")
                 height = browser.execute_script("return document.documentElement.scrollHeight;")
