@@ -1,12 +1,24 @@
-"""Plot helpers shared by the chapters: one house style, sized for the book's page.
+"""Plot helpers shared by the chapters: one house style, sized for the book's text column.
 
-Figures are drawn at 100 dpi on a white background (so they read the same in the site's light
-and dark themes), with 11 pt text (10 pt ticks): a figure up to :data:`COLUMN_IN` inches wide is
-shown at its natural size in the text column of a 1400 px window, so its labels stay at least
-13 px high. A wider grid (up to :data:`WIDE_IN`) is laid out full-width by the book (see
-``book/_ext``); :func:`grid` shrinks the panels of anything wider. Colours are colour-blind safe
-(Okabe and Ito's palette without its light yellow, orange and sky blue, plus two dark hues; the
-dark part of ``plasma`` for ordered series): each has a contrast of at least 3:1 against white.
+The standard every figure of the book follows (Coherent Gradients NoteBook, issue "findings first"):
+
+* **Resolution**: laid out at 100 dpi with 11 pt text (10 pt ticks) and written as PNG at twice that
+  (200 dpi, :data:`EXPORT_DPI`) with its display size in the output's metadata, so it is sharp on
+  high-density screens and shown at the laid-out size.
+* **Width**: at most :data:`COLUMN_IN` inches, the text column of a 1400 px window (the book's
+  ``COLUMN_PX``); :func:`grid`, :func:`paired` and :func:`figure_size` shrink wider grids to it, so a
+  figure never spills past the column (which would hide the page's contents list).
+* **Legends** are framed (:data:`STYLE`); :func:`legend_outside` puts one outside the data, right
+  of or below the panels.
+* **Compared panels share one colour scale** (:func:`shared_norm`, one :func:`shared_colorbar`)
+  and paired runs (a quick run beside a stored run) sit side by side with shared axes (:func:`paired`).
+* :func:`problems` lists what breaks the standard in a drawn figure (overprinted labels, a legend
+  over the data, too wide); a chapter's tests assert it is empty for each figure.
+
+Figures are drawn on a white background (so they read the same in the site's light and dark
+themes). Colours are colour-blind safe (Okabe and Ito's palette without its light yellow, orange and
+sky blue, plus two dark hues; the dark part of ``plasma`` for ordered series): each has a contrast
+of at least 3:1 against white.
 """
 from __future__ import annotations
 
@@ -19,10 +31,12 @@ from cycler import cycler
 
 from . import display
 
-#: Width (inches, at 100 dpi) shown unscaled in the text column at 1400 px.
+#: Width (inches, at 100 dpi) shown unscaled in the text column at 1400 px: the widest a figure gets.
 COLUMN_IN = 7.4
-#: Widest figure (inches) the book lays out full-width; wider grids get smaller panels.
+#: Widest figure (inches) the book still lays out full-width, over the page's contents; avoid it.
 WIDE_IN = 10.0
+#: Resolution of the figures written for the book (twice the layout's 100 dpi).
+EXPORT_DPI = 200
 #: Categorical colours (Okabe & Ito 2008, without the colours too light on white).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#000000", "#7F6A00", "#5A5A8C")
 #: Colormap of ordered series; :func:`colors` uses its dark part (up to red-orange).
@@ -34,7 +48,7 @@ STYLE = {
     "savefig.facecolor": "white",
     "savefig.transparent": False,
     "figure.dpi": 100,
-    "savefig.dpi": 100,
+    "savefig.dpi": EXPORT_DPI,
     "figure.figsize": (6.4, 4.0),
     "axes.grid": True,
     "grid.alpha": 0.3,
@@ -47,7 +61,10 @@ STYLE = {
     "ytick.labelsize": 10,
     "legend.fontsize": 10,
     "figure.titlesize": 12,
-    "legend.frameon": False,
+    "legend.frameon": True,
+    "legend.framealpha": 0.92,
+    "legend.edgecolor": "#bbbbbb",
+    "legend.fancybox": False,
     "lines.linewidth": 1.8,
     "axes.prop_cycle": cycler(color=list(PALETTE)),
     "image.cmap": "viridis",
@@ -55,12 +72,12 @@ STYLE = {
 
 
 def use_style() -> None:
-    """Apply the book's style and make inline figures PNG on a white background."""
+    """Apply the book's style; inline figures become PNGs at twice the layout's resolution."""
     mpl.rcParams.update(STYLE)
-    try:  # inside IPython: PNG output, so the site shows <img> figures
+    try:  # inside IPython: 2x PNG with its display size (the site shows <img> figures at that size)
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("png")
+        set_matplotlib_formats("retina")
     except Exception:  # noqa: BLE001 - outside a notebook there is nothing to configure
         pass
 
@@ -76,24 +93,170 @@ def band(ax: plt.Axes, x: np.ndarray, ys: np.ndarray, label: str | None = None, 
     return line
 
 
-def figure_size(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[float, float]:
+def figure_size(nrows: int, ncols: int, size: tuple[float, float], max_width: float = COLUMN_IN
+                ) -> tuple[float, float]:
     """Figure size (width, height) in inches for ``nrows`` x ``ncols`` panels of ``size`` each.
 
-    The width is capped at :data:`WIDE_IN`; panels of a wider grid shrink, keeping their aspect.
+    The width is capped at ``max_width`` (the text column); panels of a wider grid shrink,
+    keeping their aspect.
     """
     if nrows < 1 or ncols < 1:
         raise ValueError(f"a grid needs at least one row and one column, got {nrows} x {ncols}")
     if size[0] <= 0 or size[1] <= 0:
         raise ValueError(f"panel size must be positive (width, height) in inches, got {size}")
-    shrink = min(1.0, WIDE_IN / (size[0] * ncols))
+    shrink = min(1.0, max_width / (size[0] * ncols))
     return size[0] * ncols * shrink, size[1] * nrows * shrink
 
 
-def grid(nrows: int, ncols: int, *, size: tuple[float, float] = (3.2, 2.6), **kwargs):
+def grid(nrows: int, ncols: int, *, size: tuple[float, float] = (3.2, 2.6), max_width: float = COLUMN_IN,
+         **kwargs):
     """``plt.subplots`` with a per-panel size (see :func:`figure_size`); always a 2-D array of axes."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=figure_size(nrows, ncols, size), squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=figure_size(nrows, ncols, size, max_width), squeeze=False,
                              constrained_layout=True, **kwargs)
     return fig, axes
+
+
+def paired(titles: Sequence[str] = ("this run", "stored run"), *, size: tuple[float, float] = (3.6, 2.8),
+           sharex: bool = False, sharey: bool = True, rows: int = 1):
+    """Side-by-side panels for the same plot of two (or more) runs, e.g. the quick run beside a
+    stored run: one row of ``len(titles)`` panels at the same size, titled, with shared axes.
+
+    Args:
+      titles: one title per run, left to right.
+      size: each panel's (width, height) in inches before the grid is fitted to the column.
+      sharex: share the x axis (False when the runs span different step counts; give each the
+        same scale, e.g. both logarithmic, instead).
+      sharey: share the y axis, so the runs' levels compare at a glance.
+      rows: rows of such pairs (e.g. one per noise level).
+
+    Returns:
+      ``(fig, axes)``, axes of shape (rows, len(titles)).
+    """
+    if not titles:
+        raise ValueError("paired needs at least one title (one per run)")
+    fig, axes = grid(rows, len(titles), size=size, sharex=sharex, sharey=sharey)
+    for ax, title in zip(axes[0], titles):
+        ax.set_title(title)
+    return fig, axes
+
+
+def shared_norm(*arrays, symmetric: bool = False, quantile: float = 1.0) -> mpl.colors.Normalize:
+    """One colour scale for panels that are compared: the range of all ``arrays`` together.
+
+    Args:
+      arrays: the values each panel shows (any shapes; NaNs ignored).
+      symmetric: centre the scale on 0 (``[-m, m]``), e.g. for a signed decision function.
+      quantile: use this quantile of the absolute values (or of the range) instead of the extremes,
+        so a few outliers do not wash out the rest (1.0: the extremes).
+
+    Raises:
+      ValueError: no finite value, or ``quantile`` outside (0, 1].
+    """
+    if not 0.0 < quantile <= 1.0:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+    values = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays]) if arrays else np.array([])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("shared_norm needs at least one finite value")
+    if symmetric:
+        m = float(np.quantile(np.abs(values), quantile)) or 1.0
+        return mpl.colors.Normalize(-m, m)
+    low, high = (float(np.quantile(values, 1.0 - quantile)), float(np.quantile(values, quantile)))
+    return mpl.colors.Normalize(low, high if high > low else low + 1.0)
+
+
+def shared_colorbar(fig: plt.Figure, axes, norm: mpl.colors.Normalize, cmap: str = "RdBu_r", label: str = ""):
+    """One colour bar for all ``axes`` (drawn with ``norm`` and ``cmap``), right of the panels."""
+    mappable = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
+    bar = fig.colorbar(mappable, ax=np.asarray(axes).ravel().tolist(), shrink=0.9, pad=0.02)
+    if label:
+        bar.set_label(label)
+    return bar
+
+
+def legend_outside(target, where: str = "right", **kwargs):
+    """A framed legend outside the data: right of the panels or below them.
+
+    Args:
+      target: an Axes (its own handles) or a Figure (the handles of all its axes, each label once).
+      where: ``"right"`` or ``"below"``.
+    """
+    if where not in ("right", "below"):
+        raise ValueError(f"where is 'right' or 'below', got {where!r}")
+    axes = target.axes if isinstance(target, plt.Figure) else [target]
+    handles, labels = {}, []
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            if text not in handles:
+                handles[text] = handle
+                labels.append(text)
+    place = ({"loc": "center left", "bbox_to_anchor": (1.01, 0.5)} if where == "right"
+             else {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "ncols": min(len(labels), 4)})
+    if isinstance(target, plt.Figure):
+        place = {"loc": "outside right center"} if where == "right" else {
+            "loc": "outside lower center", "ncols": min(len(labels), 4)}
+    return target.legend([handles[t] for t in labels], labels, **{**place, **kwargs})
+
+
+def _texts(fig: plt.Figure) -> list[mpl.text.Text]:
+    """The figure's visible, non-empty texts outside legends: titles, axis and tick labels, texts."""
+    texts = list(fig.texts) + [t for t in (getattr(fig, name, None) for name in ("_suptitle", "_supxlabel", "_supylabel"))
+                               if t is not None]
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title, *ax.texts]
+        for axis in (ax.xaxis, ax.yaxis):
+            texts += [axis.label, axis.get_offset_text(), *_drawn_ticklabels(axis)]
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def _drawn_ticklabels(axis) -> list[mpl.text.Text]:
+    """The tick labels of ``axis`` inside its view interval (the others exist but are not drawn)."""
+    low, high = sorted(axis.get_view_interval())
+    slack = 1e-9 * max(1.0, abs(high - low))
+    labels = []
+    for locs, texts in ((axis.get_majorticklocs(), axis.get_majorticklabels()),
+                        (axis.get_minorticklocs(), axis.get_minorticklabels())):
+        labels += [t for loc, t in zip(locs, texts) if low - slack <= loc <= high + slack]
+    return labels
+
+
+def problems(fig: plt.Figure) -> list[str]:
+    """What breaks the book's figure standard in ``fig`` (drawn first): one line per problem.
+
+    * two texts (tick labels, axis labels, titles, colour-bar labels) printed over each other;
+    * an axes' legend that covers data points of its lines or scatter;
+    * a figure wider than the column (:data:`COLUMN_IN`, with its outside legends).
+
+    A chapter's figure tests assert ``plots.problems(fig) == []``.
+    """
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    found = []
+    page = fig.bbox.padded(2)
+    boxes = [(t.get_text().strip(), t.get_window_extent(renderer)) for t in _texts(fig)]
+    boxes = [(text, box) for text, box in boxes if page.contains(*box.p0) and page.contains(*box.p1)]  # drawn ones
+    for i, (first, box) in enumerate(boxes):
+        for second, other in boxes[i + 1:]:
+            overlap = mpl.transforms.Bbox.intersection(box, other)
+            if overlap is not None and overlap.width > 1 and overlap.height > 1:
+                found.append(f"texts {first!r} and {second!r} are printed over each other")
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or not legend.get_visible():
+            continue
+        frame = legend.get_window_extent(renderer)
+        points = [ax.transData.transform(line.get_xydata()) for line in ax.get_lines() if line.get_visible()]
+        points += [ax.transData.transform(c.get_offsets()) for c in ax.collections
+                   if isinstance(c, mpl.collections.PathCollection) and len(c.get_offsets())]
+        xy = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 2) for b in points]) if points else np.zeros((0, 2))
+        covered = int(np.sum((xy[:, 0] >= frame.x0) & (xy[:, 0] <= frame.x1) & (xy[:, 1] >= frame.y0)
+                             & (xy[:, 1] <= frame.y1)))
+        if covered:
+            found.append(f"the legend of {ax.get_title() or 'a panel'!r} covers {covered} data points")
+    width = fig.get_tightbbox(renderer).width
+    if width > COLUMN_IN + 0.05:
+        found.append(f"the figure is {width:.2f} in wide, wider than the column ({COLUMN_IN} in)")
+    return found
 
 
 def label(ax: plt.Axes, x: str, y: str, title: str | None = None) -> None:
