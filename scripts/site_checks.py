@@ -40,6 +40,9 @@ def axe_script() -> str:
 
 def run_axe(browser, rules: tuple[str, ...]) -> list[dict]:
     """axe-core's violations of ``rules`` on the page open in ``browser`` (injected if needed)."""
+    browser.execute_script(  # no CSS transition in flight (the theme fades its colours when it switches)
+        "const s = document.createElement('style'); s.textContent = '*, *::before, *::after "
+        "{transition: none !important; animation: none !important}'; document.head.appendChild(s);")
     if not browser.execute_script("return typeof window.axe !== 'undefined';"):
         browser.execute_script(axe_script())
     options = json.dumps({"runOnly": {"type": "rule", "values": list(rules)}, "resultTypes": ["violations"]})
@@ -95,8 +98,8 @@ for (let n = walker.nextNode(); n; n = walker.nextNode()) {
   if (inMath || /\\\\[_{}%$#&a-zA-Z]/.test(n.textContent)) backslashes.add(n.textContent.trim().slice(0, 60));
 }
 const toc = Array.from(document.querySelectorAll('nav.page-toc, .bd-sidebar-secondary nav, #pst-page-toc-nav'))
-    .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0
-        && getComputedStyle(e).visibility !== 'hidden' && e.querySelector('a'); });
+    .filter(e => Array.from(e.querySelectorAll('a')).some(a => { const r = a.getBoundingClientRect();
+        return r.width > 0 && r.height > 0 && getComputedStyle(a).visibility !== 'hidden'; }));
 const headings = article.querySelectorAll('section > h2, section > h3').length;
 return {code, wide, uncaptioned, backslashes: Array.from(backslashes), toc: toc.length, headings,
         height: document.documentElement.scrollHeight};

@@ -331,7 +331,8 @@ def _static_path(app, config) -> None:
 
 
 def setup(app):
-    app.setup_extension("findings_pages")  # {cgnb-findings}, {cgnb-claims}, {cgnb-cite}
+    app.setup_extension("findings_pages")  # {cgnb-findings}, {cgnb-claims}, {cgnb-cite}, {cgnb-run-locally}
+    app.setup_extension("performance_page")  # {cgnb-costs}
     _register_bibtex_style()
     app.add_node(StatusNode)
     app.add_directive("cgnb-status", StatusDirective)

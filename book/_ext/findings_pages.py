@@ -319,8 +319,8 @@ def run_locally(repository: str) -> str:
     """The three shell lines that clone the book and build and test it (the README's commands)."""
     folder = repository.rstrip("/").rsplit("/", 1)[-1]
     return (f"git clone {repository} && cd {folder}\n"
-            "bash scripts/build_book.sh   # install, run every notebook (quick profile), site in _build/html\n"
-            "bash scripts/test.sh         # the unit tests and every chapter notebook under nbval")
+            "bash scripts/build_book.sh  # the site, in _build/html\n"
+            "bash scripts/test.sh        # the tests and notebooks")
 
 
 class RunLocallyDirective(SphinxDirective):
