@@ -122,7 +122,8 @@ const remote = performance.getEntriesByType('resource').map(e => e.name)
 const math = document.querySelectorAll('.math').length;
 const typeset = document.querySelectorAll('mjx-container').length;
 const figures = Array.from(document.querySelectorAll('.cell_output img')).map(i => ({
-    src: i.getAttribute('src'), alt: i.getAttribute('alt') || '', natural: i.naturalWidth,
+    src: i.getAttribute('src'), alt: i.getAttribute('alt') || '',
+    natural: parseFloat(i.getAttribute('width')) || i.naturalWidth,  // a 2x PNG is meant to show at its width attribute
     shown: i.getBoundingClientRect().width, linked: !!(i.closest('a') && i.closest('a').getAttribute('href'))}));
 const scrolling = Array.from(document.querySelectorAll('.cell_output pre, .cell_output .output, .cell_output table, .cell_output div'))
     .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')

@@ -278,7 +278,9 @@ def _figures(app, doctree, docname: str) -> None:
         where = section if section == chapter else f"{section} ({chapter})"
         image["alt"] = f"Figure {counts[section]} of {where}" if counts[section] > 1 else f"Figure of {where}"
         uri = image.get("candidates", {}).get("*") or image.get("uri", "")
-        width = _png_width(Path(app.srcdir) / uri) if uri else None
+        shown = str(image.get("width", "")).removesuffix("px")  # a 2x PNG carries its display width
+        width = int(float(shown)) if shown.replace(".", "", 1).isdigit() else (
+            _png_width(Path(app.srcdir) / uri) if uri else None)
         if width and width > COLUMN_PX and "full-width" not in cell["classes"]:
             cell["classes"].append("full-width")
 
