@@ -1,4 +1,4 @@
-"""Tests of cgnb.chapters.anatomy_figures: every figure draws from small made-up numbers."""
+"""Tests of cgnb.chapters.what_scales_a_gradient.figures (every figure draws)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cgnb.chapters import anatomy_figures as F  # noqa: E402
+from cgnb.chapters.what_scales_a_gradient import figures as F  # noqa: E402
 
 
 def test_every_figure_draws():

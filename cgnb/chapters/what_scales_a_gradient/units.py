@@ -1,11 +1,13 @@
-"""Chapter 2, inactive units: what switching a unit off does to every layer's weight gradient.
+"""Chapter 2's inactive units: what switching a unit off does to every layer's weight gradient (C2.3).
 
 A unit whose ReLU is off for an example zeroes its column of the layer's weight gradient and its
 row of the next layer's (:func:`inactive_unit_gradients`). Switching one unit off for the whole
 batch (:func:`unit_off`, :func:`weight_gradients`, :func:`unit_contributions`) leaves a fraction
 of each layer's squared gradient norm (:func:`attenuation`), predicted by the spread of the units'
-contributions (:func:`contribution_spread`, :func:`predicted_energy_ratio`); :func:`random_toys`
-measures it on random width-3 networks. The forward and backward pass are :mod:`cgnb.chapters.anatomy`.
+contributions ``rho`` (:func:`predicted_energy_ratio`); :func:`random_toys` measures both on random
+width-3 networks. The forward and backward pass are :mod:`cgnb.chapters.what_scales_a_gradient.backprop`.
+
+Reference: "Grokking gradients in deep neural networks" (article summary).
 """
 from __future__ import annotations
 
@@ -16,10 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine import xla
-from ..engine.losses import Params
-
-from .anatomy import backward, forward, per_example_gradients
+from ...engine import xla
+from ...engine.losses import Params
+from .backprop import backward, forward, per_example_gradients
 
 
 def unit_off(masks: Sequence[jax.Array], hidden: int, unit: int) -> tuple:
@@ -52,17 +53,6 @@ def unit_contributions(params: Params, x: jax.Array, error: jax.Array, masks: Se
     width = masks[hidden].shape[-1]
     off = [weight_gradients(params, x, error, unit_off(masks, hidden, j)) for j in range(width)]
     return full, off
-
-
-def contribution_spread(full: jax.Array, off: Sequence[jax.Array]) -> float:
-    """``rho = sum_j ||c_j||^2 / ||sum_j c_j||^2`` with ``c_j = full - off[j]``.
-
-    ``1/n`` when the ``n`` units contribute identical gradients (coherent), 1 when their
-    contributions are orthogonal (e.g. disjoint columns), larger when they cancel.
-    """
-    contribs = [np.asarray(full - o, np.float64) for o in off]
-    total = np.sum(contribs, axis=0)
-    return float(sum(np.sum(c ** 2) for c in contribs) / np.sum(total ** 2))
 
 
 def predicted_energy_ratio(rho: float, width: int) -> float:
@@ -137,7 +127,7 @@ def random_toys(seed: int, seeds: int, family: str, depth: int = 4, hidden: int 
 
     Returns a dict: ``ratio`` (seeds, width, depth) ``||dW_l(unit j off)||^2 / ||dW_l||^2``;
     ``mean_ratio`` (seeds, depth) its mean over the unit ``j``; ``rho`` (seeds, depth) the
-    :func:`contribution_spread` of the units' contributions; ``predicted`` (seeds, depth)
+    spread ``sum_j ||c_j||^2 / ||sum_j c_j||^2`` of the units' contributions ``c_j``; ``predicted`` (seeds, depth)
     :func:`predicted_energy_ratio` of ``rho``; ``zeroed`` (seeds,) largest absolute entry of
     the zeroed column (layer ``hidden``) and row (layer ``hidden + 1``).
     """

@@ -1,4 +1,4 @@
-"""The anatomy of a layer's gradient (chapter 2): backpropagation written out by hand.
+"""Chapter 2's model: backpropagation through an MLP written out by hand.
 
 For a cgnb MLP (:func:`cgnb.engine.nets.init` / :func:`cgnb.engine.nets.forward`: ReLU hidden layers,
 linear output, no batch norm) with ``L = len(params)`` weight layers, the book numbers the
@@ -29,27 +29,22 @@ In code layers are 0-based like ``params``: ``layer=l`` is the book's layer ``l 
 ``Forward.inputs[l]`` is its input ``a_l`` and ``Forward.masks[l]`` the ReLU pattern of
 its output (hidden layers only).
 
-This module holds the forward and backward pass, the output errors, the product formula and
-the scaling responses; a unit switched off and the width-3 toys are
-:mod:`cgnb.chapters.anatomy_units`, the gradient against depth :mod:`cgnb.chapters.anatomy_depth`.
+Reference: "Grokking gradients in deep neural networks" (article summary).
 """
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ..engine import nets, pergrad, xla
-from ..engine.losses import Params
+from ...engine import losses, nets, pergrad, xla
+from ...engine.losses import Params
 
 Grads = list[dict[str, jax.Array]]
 
 LOSSES = ("softmax_ce", "sigmoid_bce", "squared")
-FACTORS = ("input", "error", "other", "own")
-EXPONENTS = {"input": 1, "error": 1, "other": 1, "own": 0}
 
 
 # ----------------------------------------------------------------------------- forward
@@ -65,7 +60,7 @@ def _check_params(params: Params) -> None:
     if not params:
         raise ValueError("params is empty; build an MLP with cgnb.engine.nets.init(key, sizes)")
     if any("gamma" in layer for layer in params):
-        raise ValueError("cgnb.anatomy covers plain MLPs; these params have batch norm "
+        raise ValueError("this chapter covers plain MLPs; these params have batch norm "
                          "(init with batchnorm=False)")
 
 
@@ -87,13 +82,13 @@ def forward(params: Params, x: jax.Array, masks: Sequence[jax.Array] | None = No
     return nets.forward(params, x, masks=masks, intermediates=True)
 
 
-# ----------------------------------------------------------------------------- losses
+# ----------------------------------------------------------------------------- output losses
 
 
 def _targets(targets: jax.Array, outputs: jax.Array) -> jax.Array:
     """Integer labels (B,) become one-hot (B, K); float targets must match outputs (B, K)."""
     targets = jnp.asarray(targets)
-    if targets.ndim == 1 and jnp.issubdtype(targets.dtype, jnp.integer):
+    if _labels(targets):
         return jax.nn.one_hot(targets, outputs.shape[-1], dtype=outputs.dtype)
     if targets.shape != outputs.shape:
         raise ValueError(f"targets must be int labels (B,) or an array shaped like the outputs "
@@ -112,14 +107,26 @@ def link(outputs: jax.Array, loss: str) -> jax.Array:
     return {"softmax_ce": jax.nn.softmax, "sigmoid_bce": jax.nn.sigmoid, "squared": lambda z: z}[loss](outputs)
 
 
+def _labels(targets: jax.Array) -> bool:
+    return jnp.ndim(targets) == 1 and jnp.issubdtype(jnp.asarray(targets).dtype, jnp.integer)
+
+
 def loss_per_example(outputs: jax.Array, targets: jax.Array, loss: str) -> jax.Array:
     """Per-example loss (B,) from outputs ``z`` (B, K) and targets ``Y``.
 
-    ``softmax_ce``: ``-sum_k Y_k log softmax(z)_k``; ``sigmoid_bce``:
-    ``-sum_k [Y_k log sigmoid(z_k) + (1 - Y_k) log(1 - sigmoid(z_k))]``;
-    ``squared``: ``1/2 ||z - Y||^2``. ``targets`` may be int labels (B,) (one-hot).
+    ``softmax_ce``: ``-sum_k Y_k log softmax(z)_k`` (for int labels (B,) the engine's
+    :func:`cgnb.engine.losses.cross_entropy`); ``sigmoid_bce``:
+    ``-sum_k [Y_k log sigmoid(z_k) + (1 - Y_k) log(1 - sigmoid(z_k))]`` with 0/1 targets (the
+    engine's :func:`~cgnb.engine.losses.logistic` takes +-1 labels); ``squared``: ``1/2 ||z - Y||^2``
+    (the engine's :func:`~cgnb.engine.losses.squared_error` has no 1/2 and one output).
+    ``targets`` may be int labels (B,) (one-hot).
+
+    Raises:
+      ValueError: an unknown loss, or targets neither int labels (B,) nor shaped like ``outputs``.
     """
     _check_loss(loss)
+    if loss == "softmax_ce" and _labels(targets):
+        return losses.cross_entropy(outputs, jnp.asarray(targets))
     y = _targets(targets, outputs)
     if loss == "softmax_ce":
         return -jnp.sum(y * jax.nn.log_softmax(outputs), axis=-1)
@@ -157,12 +164,6 @@ def backward(params: Params, fwd: Forward, delta_out: jax.Array) -> Grads:
     with the errors of :func:`deltas`.
     """
     return [{"w": a.T @ d, "b": jnp.sum(d, axis=0)} for a, d in zip(fwd.inputs, deltas(params, fwd, delta_out))]
-
-
-def gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str = "softmax_ce") -> Grads:
-    """Gradients of the batch-mean loss by the explicit backward pass: ``delta_L = (Yhat - Y) / B``."""
-    fwd = forward(params, x)
-    return backward(params, fwd, output_error(fwd.outputs, targets, loss) / x.shape[0])
 
 
 def autodiff_gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str = "softmax_ce") -> Grads:
@@ -206,125 +207,6 @@ def product_formula(params: Params, x: jax.Array, masks: Sequence[jax.Array], er
     return left.T @ right
 
 
-def formula_errors(params: Params, x: jax.Array, targets: jax.Array, loss: str = "softmax_ce") -> jax.Array:
-    """Relative errors (L, 3) of the hand-written gradients against ``jax.grad``, per layer.
-
-    Columns: backward recursion ``dW``, backward recursion ``db``, explicit per-example
-    :func:`product_formula` ``dW``; each ``max |g - g_jax| / max |g_jax|`` for the batch-mean loss.
-    Runs eagerly: its operations are compiled once and reused by every depth and loss, which
-    is cheaper than compiling one whole function per network.
-    """
-    reference = autodiff_gradients(params, x, targets, loss)
-    fwd = forward(params, x)
-    error = output_error(fwd.outputs, targets, loss) / x.shape[0]
-    mine = backward(params, fwd, error)
-
-    def rel(a, b):
-        return jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), jnp.finfo(b.dtype).tiny)
-
-    rows = [jnp.stack([rel(mine[l]["w"], reference[l]["w"]), rel(mine[l]["b"], reference[l]["b"]),
-                       rel(product_formula(params, x, fwd.masks, error, l), reference[l]["w"])])
-            for l in range(len(params))]
-    return jnp.stack(rows)
-
-
-# ----------------------------------------------------------------------------- scaling (C2.2)
-
-
-@functools.partial(xla.jit, static_argnames="loss")
-def _scaled_weight_grads(params: Params, x: jax.Array, error: jax.Array | None, targets: jax.Array | None,
-                         x_factor: jax.Array, error_factor: jax.Array, w_factors: jax.Array,
-                         loss: str) -> tuple[list, tuple]:
-    """Every layer's ``dW`` and the ReLU patterns after scaling x, the error and each layer's W.
-
-    ``w_factors`` (L,) multiplies each layer's weights. With ``targets`` the error is
-    recomputed from the scaled network (``error`` and ``error_factor`` unused).
-    Compiled once per network shape, whatever is scaled.
-    """
-    params = [dict(p, w=p["w"] * w_factors[i]) for i, p in enumerate(params)]
-    fwd = forward(params, x * x_factor)
-    if targets is None:
-        error = error * error_factor
-    else:
-        error = output_error(fwd.outputs, targets, loss) / x.shape[0]
-    return [g["w"] for g in backward(params, fwd, error)], fwd.masks
-
-
-@xla.jit
-def _compare(grads: list, base: list, expect: jax.Array, masks: tuple, base_masks: tuple):
-    """Per layer ``||g|| / ||base||`` and ``||g - expect base|| / ||expect base||``; fraction of flipped patterns."""
-    norm = lambda a: jnp.sqrt(jnp.sum(a ** 2))  # noqa: E731
-    ratio = jnp.stack([norm(g) / norm(b) for g, b in zip(grads, base)])
-    deviation = jnp.stack([norm(g - expect * b) / norm(expect * b) for g, b in zip(grads, base)])
-    total = sum(m.size for m in masks)
-    flipped = sum(jnp.sum(m != m0) for m, m0 in zip(masks, base_masks)) / max(total, 1)
-    return ratio, deviation, flipped
-
-
-class ScalingResponse(NamedTuple):
-    """How a layer's weight gradient responds to scaling one factor by ``s``.
-
-    Attributes (all (S,) over ``scales``):
-      norm_ratio: ``||dW(s)|| / ||dW(1)||``.
-      deviation: ``||dW(s) - s^k dW(1)|| / ||s^k dW(1)||`` with ``k`` the predicted exponent
-        (1 for input, error, other weights; 0 for the layer's own weights).
-      flipped: fraction of ReLU pattern entries (all hidden layers) that differ from ``s = 1``.
-    """
-
-    scales: np.ndarray
-    norm_ratio: np.ndarray
-    deviation: np.ndarray
-    flipped: np.ndarray
-    exponent: int
-
-
-def scaling_response(params: Params, x: jax.Array, error: jax.Array, layer: int, factor: str,
-                     scales: Sequence[float], other: int | None = None,
-                     targets: jax.Array | None = None, loss: str = "softmax_ce") -> ScalingResponse:
-    """Scale one factor of ``layer``'s weight gradient and measure the response.
-
-    With ``targets=None`` the output error is the given ``error`` (B, d_L), held fixed (the
-    article's intuitive equation). With ``targets`` given, ``error`` is ignored and recomputed
-    from the scaled network as ``(Yhat - Y) / B`` (true training; ``factor="error"`` is then
-    meaningless and refused).
-
-    The patterns ``S`` are recomputed from the scaled network; positive ``s`` keeps them
-    when the biases are zero (every pre-activation downstream of the scaled factor is
-    multiplied by ``s``), which ``flipped`` reports.
-    """
-    if targets is not None and factor == "error":
-        raise ValueError("with targets the error is recomputed from the network; scale 'input', 'other' or 'own'")
-    if any(s <= 0 for s in scales):
-        raise ValueError("scales must be positive (a negative factor flips ReLU patterns)")
-    if factor not in FACTORS:
-        raise ValueError(f"factor must be one of {FACTORS}, got {factor!r}")
-    if factor == "other" and (other is None or other == layer or not 0 <= other < len(params)):
-        raise ValueError(f"factor 'other' needs other != layer in 0..{len(params) - 1}, got {other}")
-    target = {"own": layer, "other": other}.get(factor)
-
-    def grads_and_masks(s):
-        w_factors = np.ones(len(params), np.float32)
-        if target is not None:
-            w_factors[target] = s
-        return _scaled_weight_grads(params, x, error if targets is None else None, targets,
-                                    jnp.float32(s if factor == "input" else 1.0),
-                                    jnp.float32(s if factor == "error" else 1.0), jnp.asarray(w_factors), loss)
-
-    base, base_masks = grads_and_masks(1.0)
-    k = EXPONENTS[factor]
-    ratios, devs, flips = [], [], []
-    for s in scales:
-        grads, masks = grads_and_masks(float(s))
-        ratio, deviation, flipped = _compare(grads, base, jnp.float32(s ** k), masks, base_masks)
-        ratios.append(float(ratio[layer]))
-        devs.append(float(deviation[layer]))
-        flips.append(float(flipped))
-    return ScalingResponse(np.asarray(scales, float), np.array(ratios), np.array(devs), np.array(flips), k)
-
-
-# ----------------------------------------------------------------------------- per example, output error
-
-
 @functools.partial(xla.jit, static_argnames="loss")
 def per_example_gradients(params: Params, x: jax.Array, targets: jax.Array, loss: str) -> Grads:
     """Each example's own ``jax.grad`` gradient (:func:`cgnb.engine.pergrad.per_example_grads`): leaves (B, *shape)."""
@@ -332,10 +214,3 @@ def per_example_gradients(params: Params, x: jax.Array, targets: jax.Array, loss
         return loss_per_example(nets.forward(p, xb), yb, loss)
 
     return pergrad.per_example_grads(per_example_loss, params, x, targets)
-
-
-@functools.partial(xla.jit, static_argnames="loss")
-def output_error_gap(outputs: jax.Array, targets: jax.Array, loss: str) -> jax.Array:
-    """``max |jax.grad(sum of losses)(z) - (Yhat - Y)|`` over a batch of outputs (B, K): a scalar."""
-    autodiff = jax.grad(lambda z: jnp.sum(loss_per_example(z, targets, loss)))(outputs)
-    return jnp.max(jnp.abs(autodiff - output_error(outputs, targets, loss)))

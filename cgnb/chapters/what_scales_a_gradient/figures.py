@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..engine import plots
+from ...engine import plots
 
 SCALING_TITLES = {"input": "scale the input X", "error": "scale the error Ŷ−Y",
                   "other": "scale another layer's W", "own": "scale the layer's own W"}

@@ -1,4 +1,4 @@
-"""Tests of cgnb.chapters.anatomy_units (a unit switched off, width-3 toys)."""
+"""Tests of cgnb.chapters.what_scales_a_gradient.units (inactive units and the width-3 toys)."""
 from __future__ import annotations
 
 import jax
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from cgnb.engine import nets
-from cgnb.chapters import anatomy as an
-from cgnb.chapters import anatomy_units as units
-from test_anatomy import _batch, _params  # tests/chapters is on sys.path under pytest
+from cgnb.chapters.what_scales_a_gradient import backprop, units
+
+from .problems import SIZES, batch, mlp_params
 
 
 def _ones_toy(depth):
@@ -18,7 +18,7 @@ def _ones_toy(depth):
 
 def test_width3_ones_toy_exact_values():
     params, x, error = _ones_toy(4), jnp.ones((1, 3)), jnp.ones((1, 3))
-    fwd = an.forward(params, x)
+    fwd = backprop.forward(params, x)
     full, off = units.unit_contributions(params, x, error, fwd.masks, hidden=1)
     for g in full:  # every path carries 1, and 3 * 3 * 3 paths pass through each weight
         np.testing.assert_array_equal(g, np.full((3, 3), 27.0))
@@ -36,7 +36,7 @@ def test_width3_ones_toy_exact_values():
 
 def test_deeper_ones_toy_other_layers_keep_four_ninths():
     params, x, error = _ones_toy(7), jnp.ones((1, 3)), jnp.ones((1, 3))
-    full, off = units.unit_contributions(params, x, error, an.forward(params, x).masks, hidden=2)
+    full, off = units.unit_contributions(params, x, error, backprop.forward(params, x).masks, hidden=2)
     ratios = [units.attenuation(o, f)["energy"] for o, f in zip(off[0], full)]
     np.testing.assert_allclose(ratios, [4 / 9, 4 / 9, 2 / 3, 2 / 3, 4 / 9, 4 / 9, 4 / 9], rtol=1e-6)
 
@@ -50,7 +50,7 @@ def test_unit_contributions_add_up_and_predict_the_energy_ratio():
         contribs = [full[l] - o[l] for o in off]
         np.testing.assert_allclose(sum(contribs), full[l], rtol=1e-5, atol=1e-6)
         mean_ratio = np.mean([units.attenuation(o[l], full[l])["energy"] for o in off])
-        rho = units.contribution_spread(full[l], [o[l] for o in off])
+        rho = sum(np.sum(np.asarray(c, np.float64) ** 2) for c in contribs) / np.sum(np.asarray(full[l], np.float64) ** 2)
         assert mean_ratio == pytest.approx(units.predicted_energy_ratio(rho, 3), rel=1e-4)
         assert mean_ratio >= 4 / 9 - 1e-6  # Cauchy-Schwarz: rho >= 1/n
     assert units.predicted_energy_ratio(1 / 3, 3) == pytest.approx(4 / 9)
@@ -61,7 +61,7 @@ def test_unit_contributions_add_up_and_predict_the_energy_ratio():
 
 def test_attenuation_measures_on_the_ones_toy():
     params, x, error = _ones_toy(4), jnp.ones((1, 3)), jnp.ones((1, 3))
-    full, off = units.unit_contributions(params, x, error, an.forward(params, x).masks, hidden=1)
+    full, off = units.unit_contributions(params, x, error, backprop.forward(params, x).masks, hidden=1)
     first, own, following = (units.attenuation(off[1][l], full[l]) for l in (0, 1, 2))
     assert first == pytest.approx({"energy": 4 / 9, "norm": 2 / 3, "total": 2 / 3, "zeroed": 0.0,
                                    "survivor_min": 2 / 3, "survivor_max": 2 / 3})
@@ -81,7 +81,7 @@ def test_random_toys_and_inactive_unit_gradients():
     assert r["mean_ratio"].shape == (8, 4)
     with pytest.raises(ValueError, match="family"):
         units.random_toys(0, 2, "negative")
-    params, (x, labels) = _params(bias=0.0), _batch()
+    params, (x, labels) = mlp_params(bias=0.0), batch()
     found = units.inactive_unit_gradients(params, x, labels)
     assert found["max_abs"] == 0.0
     assert np.all(found["inactive"] > 0) and np.all(found["zero_columns"] >= found["inactive"])
