@@ -1,4 +1,4 @@
-"""Coherent gradients (chapter 4), Figure 3: per-example contributions over the first SGD steps.
+"""Chapter 4's Figure 3: per-example contributions over the first SGD steps.
 
 :func:`early_contributions` replays the first SGD steps of each variant of a sweep (through the
 engine's one training loop, with a step probe) and records every example's contribution
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..engine import loop, pergrad, sampler, stats, store, sweep, xla
+from ...engine import loop, pergrad, sampler, stats, store, sweep, xla
 
 
 def _blocks(m: int, block: int) -> tuple[int, int]:
@@ -72,6 +72,35 @@ def sample_statistics(params, x: jax.Array, y: jax.Array, block: int = 1000) -> 
     return c.reshape(-1)[:m], gbar_sq / (jnp.sum(sq) / m)
 
 
+def replay_program(config: sweep.SweepConfig, x: jax.Array, steps: int, examples: int, block: int = 1000):
+    """The program :func:`early_contributions` runs: every variant's first ``steps`` SGD steps, with statistics.
+
+    Each step's probe is :func:`sample_statistics` on the first ``examples`` rows of ``x`` with the
+    variant's labels, before the step; the trajectory is :func:`cgnb.engine.sweep.run_sweep`'s for ``config``.
+
+    Args:
+      config: the sweep's configuration (plain SGD).
+      x: (N, d) the training inputs (an array, or a tracer when the program is compiled for abstract inputs).
+      steps: steps to replay; examples: M, the rows of ``x`` whose contributions are taken; block: as in
+        :func:`sample_statistics`.
+
+    Returns:
+      ``program(params, labels (V, N), indices (V, steps, B)) -> (c (V, steps, M), coherence (V, steps))``,
+      vmapped over the V variants (``params`` leaves have a leading V axis); not jitted.
+    """
+    step = sweep.config_step(config)
+
+    def one(params, labels, idx):
+        trace = loop.train(loop.step_gradient(step), step.tx, params, x, labels, steps=steps, indices=idx,
+                           step_probe=lambda p, grads, loss: sample_statistics(p, x[:examples], labels[:examples],
+                                                                               block),
+                           block_reduce=loop.block_all)
+        c, coh = trace.step_values  # one block: (1, steps, M), (1, steps)
+        return c[0], coh[0]
+
+    return jax.vmap(one)
+
+
 def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variants, steps: int, *,
                         examples: int | None = None, block: int = 1000) -> dict[str, np.ndarray]:
     """Per-example contributions along the first ``steps`` SGD steps of every variant.
@@ -99,17 +128,8 @@ def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variant
     params = sweep.initial_params(config, variants)
     indices = np.stack([sampler.batch_indices(int(seed), 0, steps, n, config.batch_size, config.sampling)
                         for seed in variants.seed])
-    x = jnp.asarray(data.x_train)
-    step = sweep.config_step(config)
-
-    def one(params, labels, idx):
-        trace = loop.train(loop.step_gradient(step), step.tx, params, x, labels, steps=steps, indices=idx,
-                           step_probe=lambda p, grads, loss: sample_statistics(p, x[:m], labels[:m], block),
-                           block_reduce=loop.block_all)
-        c, coh = trace.step_values  # one block: (1, steps, M), (1, steps)
-        return c[0], coh[0]
-
-    c, coh = xla.jit(jax.vmap(one))(params, jnp.asarray(variants.labels), jnp.asarray(indices))
+    program = replay_program(config, jnp.asarray(data.x_train), steps, m, block)
+    c, coh = xla.jit(program)(params, jnp.asarray(variants.labels), jnp.asarray(indices))
     return {"decrease": config.lr * np.asarray(c), "coherence": np.asarray(coh),
             "pristine": np.asarray(variants.pristine[:, :m]), "noise": np.asarray(variants.noise),
             "seed": np.asarray(variants.seed), "steps": np.arange(steps)}
@@ -156,7 +176,7 @@ def contribution_gaps(decrease: np.ndarray, mask: np.ndarray, nulls: np.ndarray,
     return real, np.stack([gap(nulls[v], v) for v in range(len(total))])
 
 
-def summarize(early: dict[str, np.ndarray], null_worlds: int, n_null: int, rng_seed: int = 0
+def condense(early: dict[str, np.ndarray], null_worlds: int, n_null: int, rng_seed: int = 0
               ) -> dict[str, np.ndarray]:
     """What Figure 3, the C4.6 check and the coherence figure need from :func:`early_contributions`.
 

@@ -1,4 +1,4 @@
-"""Tests of cgnb.chapters.coherence_figures: the figures draw from a small made-up sweep."""
+"""Tests of cgnb.chapters.coherent_gradients.figures: the figures draw from a small made-up sweep."""
 from __future__ import annotations
 
 import matplotlib
@@ -7,10 +7,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cgnb.chapters import coherence_contributions as C  # noqa: E402
-from cgnb.chapters import coherence_figures as F  # noqa: E402
+from cgnb.chapters.coherent_gradients import contributions as C  # noqa: E402
+from cgnb.chapters.coherent_gradients import figures as F  # noqa: E402
 
-from test_coherence import fake_sweep  # noqa: E402  (tests/chapters is on sys.path under pytest)
+from .sweeps import fake_sweep  # noqa: E402
 
 
 def test_figures_draw():
@@ -24,7 +24,7 @@ def test_figures_draw():
             F.plot_norm_ratio(result, [0.25, 0.75], fitted={0.25: np.array([2.0, np.inf])}),
             F.plot_m_coherence(result, [0.25, 0.75]),
             F.plot_gap_null(rng.normal(size=2), rng.normal(size=(2, 50)), 0.75),
-            F.plot_contributions(C.summarize(early, null_worlds=20, n_null=2), [0.25, 0.75]),
+            F.plot_contributions(C.condense(early, null_worlds=20, n_null=2), [0.25, 0.75]),
             F.plot_coherence(early, result, [0.25, 0.75])]
     for fig in figs:
         assert fig.axes

@@ -1,9 +1,9 @@
-"""Coherent gradients (chapter 4): measures and figures computed from label-noise sweeps.
+"""Chapter 4's measures, computed from label-noise sweeps (Chatterjee, "Coherent Gradients", ICLR 2020, section 2).
 
 The training itself is :func:`cgnb.engine.sweep.run_sweep` (plain SGD on MNIST with label noise,
-one variant per noise level and seed, gradient statistics recorded on a fixed sample of
-training examples). This module holds what chapter 4 computes *from* those runs, after
-Chatterjee, "Coherent Gradients", ICLR 2020, section 2:
+one variant per noise level and seed, gradient statistics recorded on a fixed sample of training
+examples; :mod:`cgnb.chapters.coherent_gradients.setting`). This module holds what the chapter
+computes *from* those runs:
 
 * :func:`by_noise` -- one record of a sweep as a (seeds, records) array per noise level;
 * Figure 1 measures: :func:`learned_fraction` (fraction of an example group classified as
@@ -13,20 +13,18 @@ Chatterjee, "Coherent Gradients", ICLR 2020, section 2:
 * Figure 2 measures: :func:`pristine_share`, :func:`fitted_step` (first record where the
   pristine examples are fitted), :func:`mean_from` of ``alpha_p - alpha_c`` from there on,
   collected by :func:`alpha_summary`; :func:`m_coherence` (Chatterjee and Zielinski's m * alpha);
-* :func:`combine` joins a short, finely recorded sweep of the first steps to the long sweep of
-  the same runs, so that curves can be drawn on a logarithmic step axis;
 * Figure 3 (per-example contributions over the first steps) is in
-  :mod:`cgnb.chapters.coherence_contributions`;
-* the figures are in :mod:`cgnb.chapters.coherence_figures`.
+  :mod:`cgnb.chapters.coherent_gradients.contributions`.
 
 All arrays are numpy; V = variants, R = records, S = seeds, K = null worlds.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 import numpy as np
+
+from ...engine.curves import first_step_reaching
 
 # ----------------------------------------------------------------------------- selecting curves
 
@@ -46,59 +44,6 @@ def by_noise(result, name: str, noise: float) -> np.ndarray:
 def noise_levels(result) -> list[float]:
     """The distinct noise levels of a sweep, ascending."""
     return sorted(set(float(n) for n in np.round(np.asarray(result.noise, float), 6)))
-
-
-#: SweepConfig fields that may differ between the two sweeps :func:`combine` joins (the rest fix the trajectory).
-_RECORDING_FIELDS = ("steps", "record_every", "chunk_steps")
-
-
-def combine(early, late, atol: float = 0.02):
-    """Join a short sweep of the first steps, recorded often, to the long sweep of the same runs.
-
-    ``early`` and ``late`` are :class:`cgnb.engine.sweep.SweepResult` of the same variants and
-    configuration except the recording (steps, ``record_every``, ``chunk_steps``): they train
-    the same trajectory (same initial parameters and minibatches). The result keeps every record
-    of ``early`` and the records of ``late`` after ``early``'s last step; ``first_learned`` takes
-    ``early``'s finer value where an example was learned within the early steps. Its config is
-    ``late``'s (so ``record_every`` is no longer the spacing of ``steps``).
-
-    Raises:
-      ValueError: the sweeps differ in anything but their recording, ``early`` is not shorter,
-        or the training accuracies of the records both hold differ by more than ``atol``
-        (the two runs are not the same trajectory).
-    """
-    a = {k: v for k, v in dataclasses.asdict(early.config).items() if k not in _RECORDING_FIELDS}
-    b = {k: v for k, v in dataclasses.asdict(late.config).items() if k not in _RECORDING_FIELDS}
-    if a != b:
-        diff = sorted(k for k in a if a[k] != b[k])
-        raise ValueError(f"combine needs sweeps of one configuration; they differ in {diff}")
-    for name in ("noise", "seed", "c", "pristine"):
-        if not np.array_equal(np.asarray(getattr(early, name)), np.asarray(getattr(late, name))):
-            raise ValueError(f"combine needs the same variants; their {name} differ")
-    if early.steps[-1] >= late.steps[-1]:
-        raise ValueError(f"the early sweep ({early.steps[-1]} steps) must be shorter than the late one "
-                         f"({late.steps[-1]})")
-    shared = np.intersect1d(early.steps, late.steps)
-    ie, il = np.searchsorted(early.steps, shared), np.searchsorted(late.steps, shared)
-    drift = np.max(np.abs(early.records["train_acc"][:, ie] - late.records["train_acc"][:, il]))
-    if drift > atol:
-        raise ValueError(f"the sweeps' training accuracies differ by {drift:.3g} > {atol} at their shared "
-                         f"steps {shared.tolist()}: not the same trajectory")
-    keep = late.steps > early.steps[-1]
-    records = {k: np.concatenate([early.records[k], np.asarray(late.records[k])[:, keep]], axis=1)
-               for k in late.records}
-    first = np.where(early.first_learned >= 0, early.first_learned, late.first_learned)
-    return dataclasses.replace(late, steps=np.concatenate([early.steps, late.steps[keep]]), records=records,
-                               first_learned=first, from_cache=early.from_cache and late.from_cache)
-
-
-def steps_to_reach(curves: np.ndarray, steps: np.ndarray, level: float) -> np.ndarray:
-    """First record step at which each curve reaches ``level``: (..., R) -> (...), ``inf`` if never."""
-    curves, steps = np.asarray(curves, float), np.asarray(steps, float)
-    if curves.shape[-1] != steps.shape[0]:
-        raise ValueError(f"curves have {curves.shape[-1]} records on their last axis, steps {steps.shape[0]}")
-    reached = curves >= level
-    return np.where(reached.any(axis=-1), steps[np.argmax(reached, axis=-1)], np.inf)
 
 
 # ----------------------------------------------------------------------------- figure 1 measures
@@ -191,14 +136,22 @@ def separation(reach: np.ndarray) -> float:
     """How cleanly more noise takes more steps: the smallest, over neighbouring noise levels, of the fastest
     seed of the noisier level minus the slowest seed of the other.
 
-    ``reach`` (L, S): steps to reach an accuracy level (:func:`steps_to_reach`; ``inf`` if never), per
-    noise level (ascending) and seed. ``> 0``: every seed of each level is slower than every seed of the
-    level below; ``0``: a tie, also when neither level ever reaches the accuracy (``inf - inf``); ``< 0``:
-    the seeds overlap (by that many steps).
+    Args:
+      reach: (L, S) the step at which each seed first reaches an accuracy level
+        (:func:`cgnb.engine.curves.first_step_reaching`; NaN or ``inf``: never), per noise level
+        (ascending) and seed.
+
+    Returns:
+      ``> 0``: every seed of each level is slower than every seed of the level below; ``0``: a tie,
+      also when neither level ever reaches the accuracy; ``< 0``: the seeds overlap (by that many steps).
+
+    Raises:
+      ValueError: ``reach`` is not (L >= 2, S).
     """
     reach = np.asarray(reach, float)
     if reach.ndim != 2 or len(reach) < 2:
         raise ValueError(f"reach must be (noise levels >= 2, seeds), got shape {reach.shape}")
+    reach = np.where(np.isnan(reach), np.inf, reach)  # never reached: later than any step
     slower, faster = reach[1:].min(axis=1), reach[:-1].max(axis=1)
     with np.errstate(invalid="ignore"):
         gaps = np.where(np.isinf(slower) & np.isinf(faster), 0.0, slower - faster)
@@ -263,7 +216,7 @@ def pristine_share(pristine: np.ndarray, n: int) -> np.ndarray:
 def mean_from(values: np.ndarray, steps: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Mean of each row over its records from step ``start`` (inclusive) to the end: (S, R) -> (S,).
 
-    ``start`` (S,) per row; a row whose ``start`` is ``inf`` or past the last record gives NaN.
+    ``start`` (S,) per row; a row whose ``start`` is NaN, ``inf`` or past the last record gives NaN.
     Null-world records (S, R, K) give (S, K).
     """
     values, steps, start = np.asarray(values, float), np.asarray(steps, float), np.asarray(start, float)
@@ -278,8 +231,8 @@ def mean_from(values: np.ndarray, steps: np.ndarray, start: np.ndarray) -> np.nd
 
 
 def fitted_step(result, noise: float, level: float) -> np.ndarray:
-    """Per seed, the first record step at which the pristine accuracy reaches ``level``: (S,) (``inf`` if never)."""
-    return steps_to_reach(by_noise(result, "pristine_acc", noise), result.steps, level)
+    """Per seed, the first record step at which the pristine accuracy reaches ``level``: (S,) (NaN if never)."""
+    return first_step_reaching(result.steps, by_noise(result, "pristine_acc", noise), level)
 
 
 def alpha_summary(result, noise: float, fit_level: float, last_fraction: float | None = None
@@ -291,7 +244,7 @@ def alpha_summary(result, noise: float, fit_level: float, last_fraction: float |
     and ``null_start`` (S, K) ``alpha_p`` at step 0; ``fitted`` (S,) the first record step with
     pristine training accuracy >= ``fit_level`` (:func:`fitted_step`); ``window`` (S,) the step the
     window starts at: ``fitted``, or, where the pristine examples never reach ``fit_level`` and
-    ``last_fraction`` is given, the first record of the run's last ``last_fraction`` (else ``inf``);
+    ``last_fraction`` is given, the first record of the run's last ``last_fraction`` (else NaN);
     ``gap`` (S,) and ``null_gap`` (S, K) the mean of ``alpha_p - alpha_c`` over the records from
     ``window`` to the end (:func:`mean_from`; NaN where there is no window): negative means alpha_p
     lies below alpha_c there (a crossover).

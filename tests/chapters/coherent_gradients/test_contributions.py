@@ -1,8 +1,8 @@
-"""Tests of cgnb.chapters.coherence_contributions: per-example contributions over the first steps."""
+"""Tests of cgnb.chapters.coherent_gradients.contributions (Figure 3's per-example contributions)."""
 import numpy as np
 import pytest
 
-from cgnb.chapters import coherence_contributions as coherence
+from cgnb.chapters.coherent_gradients import contributions
 from cgnb.engine import stats, sweep
 
 N_TINY, D_TINY, K_TINY = 40, 12, 3
@@ -32,7 +32,7 @@ def test_sample_statistics_match_explicit_per_example_gradients():
     g = pergrad.per_example_grads(sweep.per_example_loss, params, x, y)
     flat = np.concatenate([np.asarray(leaf).reshape(10, -1) for leaf in jax.tree_util.tree_leaves(g)], axis=1)
     gbar = flat.mean(0)
-    stats = jax.jit(coherence.sample_statistics, static_argnames="block")
+    stats = jax.jit(contributions.sample_statistics, static_argnames="block")
     for block in (4, 10, 64):  # padded blocks, one exact block, one block larger than the sample
         c, coh = stats(params, x, y, block=block)
         np.testing.assert_allclose(c, flat @ gbar, rtol=2e-4, atol=1e-6)
@@ -48,7 +48,7 @@ def test_early_contributions_follow_the_engine_trajectory(tiny):
                                stats=("alphas", "coherence"), n_null=0, stats_examples=m)
     variants = sweep.Variants.noise_grid(jax.random.PRNGKey(3), tiny.y_train, [0.25, 0.75], seeds=(0, 1))
     result = sweep.run_sweep(config, tiny, variants, cache=False, progress=False)
-    early = coherence.early_contributions(config, tiny, variants, steps, examples=m, block=10)
+    early = contributions.early_contributions(config, tiny, variants, steps, examples=m, block=10)
     assert early["decrease"].shape == (4, steps, m)
     mask = early["pristine"]
     dot_p = np.einsum("vtm,vm->vt", early["decrease"], mask) / config.lr * m
@@ -56,7 +56,7 @@ def test_early_contributions_follow_the_engine_trajectory(tiny):
     np.testing.assert_allclose(dot_p, result.records["dot_p"][:, :steps], rtol=2e-3, atol=1e-4)
     np.testing.assert_allclose(dot_c, result.records["dot_c"][:, :steps], rtol=2e-3, atol=1e-4)
     np.testing.assert_allclose(early["coherence"], result.records["coherence"][:, :steps], rtol=2e-3)
-    curves = coherence.group_curves(early["decrease"], mask)
+    curves = contributions.group_curves(early["decrease"], mask)
     assert curves["pristine"].shape == (4, steps + 1) and np.all(curves["pristine"][:, 0] == 0)
     np.testing.assert_allclose(curves["pristine"][:, -1] * mask.sum(1), (early["decrease"].sum(1) * mask).sum(1),
                                rtol=1e-6)
@@ -70,7 +70,7 @@ def test_contribution_gaps_and_null_masks():
     nulls = stats.null_masks(np.random.default_rng(1), mask, 5)
     assert nulls.shape == (2, 5, 10) and np.all(nulls.sum(-1) == 4)
     assert not np.all(nulls[0, 0] == nulls[0, 1])
-    gap, null_gap = coherence.contribution_gaps(decrease, mask, nulls)
+    gap, null_gap = contributions.contribution_gaps(decrease, mask, nulls)
     total = decrease.sum(1)
     for v in range(2):
         assert np.isclose(gap[v], total[v, :4].mean() - total[v, 4:].mean())
@@ -79,30 +79,30 @@ def test_contribution_gaps_and_null_masks():
             assert np.isclose(null_gap[v, k], total[v, m].mean() - total[v, ~m].mean())
 
 
-def test_summarize_keeps_what_the_figure_and_c46_need():
+def test_condense_keeps_what_the_figure_and_c46_need():
     rng = np.random.default_rng(5)
     decrease = rng.normal(size=(2, 4, 30))
     pristine = rng.random((2, 30)) < 0.6
     early = {"decrease": decrease, "pristine": pristine, "coherence": rng.random((2, 4)),
              "noise": np.array([0.25, 0.5]), "seed": np.array([0, 0])}
-    summary = coherence.summarize(early, null_worlds=40, n_null=2, rng_seed=3)
+    summary = contributions.condense(early, null_worlds=40, n_null=2, rng_seed=3)
     nulls = stats.null_masks(np.random.default_rng(3), pristine, 40)
-    gap, null_gap = coherence.contribution_gaps(decrease, pristine, nulls)
+    gap, null_gap = contributions.contribution_gaps(decrease, pristine, nulls)
     np.testing.assert_allclose(summary["gap"], gap)
     np.testing.assert_allclose(summary["null_gap"], null_gap)
     assert summary["curves"].shape == (2, 3, 2, 5)
     for row, mask in enumerate([pristine, nulls[:, 0], nulls[:, 1]]):
-        curves = coherence.group_curves(decrease, mask)
+        curves = contributions.group_curves(decrease, mask)
         np.testing.assert_allclose(summary["curves"][:, row, 0], curves["pristine"])
         np.testing.assert_allclose(summary["curves"][:, row, 1], curves["corrupt"])
     with pytest.raises(ValueError, match="n_null"):
-        coherence.summarize(early, null_worlds=2, n_null=3)
+        contributions.condense(early, null_worlds=2, n_null=3)
 
 
 def test_contribution_gaps_do_not_depend_on_the_block_size():
     rng = np.random.default_rng(6)
     decrease, mask = rng.normal(size=(1, 2, 25)), rng.random((1, 25)) < 0.5
     nulls = stats.null_masks(np.random.default_rng(0), mask, 33)
-    a = coherence.contribution_gaps(decrease, mask, nulls, block=100)
-    b = coherence.contribution_gaps(decrease, mask, nulls, block=7)
+    a = contributions.contribution_gaps(decrease, mask, nulls, block=100)
+    b = contributions.contribution_gaps(decrease, mask, nulls, block=7)
     np.testing.assert_allclose(a[1], b[1])

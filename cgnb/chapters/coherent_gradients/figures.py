@@ -3,7 +3,7 @@
 :func:`plot_training` (the paper's Figure 1 in one row), :func:`plot_alphas` (Figure 2:
 alpha_p and alpha_c, real and null worlds), :func:`plot_norm_ratio`, :func:`plot_contributions`
 (Figure 3), :func:`plot_gap_null` and :func:`plot_coherence`. Each returns its figure; the
-measures they draw are those of :mod:`cgnb.chapters.coherence`.
+measures they draw are those of :mod:`cgnb.chapters.coherent_gradients.measures`.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..engine import plots
-from .coherence import by_noise, learned_fraction, m_coherence, noise_levels, pristine_share
+from ...engine import plots
+from .measures import by_noise, learned_fraction, m_coherence, noise_levels, pristine_share
 
 NOISE_LABEL = "label noise {:.0%}"
 GROUP_STYLE = {"pristine": dict(color="tab:blue", linestyle="-"), "corrupt": dict(color="tab:red", linestyle="--")}
@@ -25,7 +25,7 @@ def _noise_colors(levels: Sequence[float]) -> dict[float, object]:
 
 def log_steps(ax, steps: np.ndarray) -> None:
     """A step axis linear up to the first record after 0 and logarithmic beyond (symlog), when the
-    records are spaced unevenly (a :func:`cgnb.chapters.coherence.combine`-d sweep)."""
+    records are spaced unevenly (a :func:`cgnb.chapters.coherent_gradients.setting.combine`-d sweep)."""
     steps = np.asarray(steps)
     if len(steps) > 2 and len(set(np.diff(steps).tolist())) > 1:
         ax.set_xscale("symlog", linthresh=float(steps[1]), linscale=0.3)
@@ -122,7 +122,7 @@ def plot_norm_ratio(result, levels: Sequence[float], fitted: dict[float, np.ndar
 
     (``<g, g_p> - <g, g_c> = |g_p|^2 - |g_c|^2`` for ``g = g_p + g_c``.) ``fitted`` maps a noise
     level to its seeds' first steps with the pristine examples fitted
-    (:func:`cgnb.chapters.coherence.fitted_step`); each is marked on its curve's colour.
+    (:func:`cgnb.chapters.coherent_gradients.measures.fitted_step`); each is marked on its curve's colour.
     """
     color = _noise_colors(levels)
     fig, axes = plots.grid(1, 1, size=(5.0, 3.0))
@@ -141,18 +141,18 @@ def plot_norm_ratio(result, levels: Sequence[float], fitted: dict[float, np.ndar
     return fig
 
 
-def plot_contributions(summary: dict, levels: Sequence[float]) -> plt.Figure:
+def plot_contributions(condensed: dict, levels: Sequence[float]) -> plt.Figure:
     """The paper's Figure 3: mean cumulative contribution per pristine / corrupt example.
 
-    ``summary`` from :func:`cgnb.chapters.coherence_contributions.summarize`; row 0 uses the real
+    ``condensed`` from :func:`cgnb.chapters.coherent_gradients.contributions.condense`; row 0 uses the real
     designation, the next rows its first null worlds. Curves: mean over seeds with min-max band,
     after t = 0..T steps.
     """
-    curves = np.asarray(summary["curves"])  # (V, rows, 2, T + 1)
+    curves = np.asarray(condensed["curves"])  # (V, rows, 2, T + 1)
     rows, steps = curves.shape[1], np.arange(curves.shape[-1])
     fig, axes = plots.grid(rows, len(levels), size=(3.3, 2.1), sharex=True)
     for j, n in enumerate(levels):
-        index = np.flatnonzero(np.isclose(summary["noise"], n))
+        index = np.flatnonzero(np.isclose(condensed["noise"], n))
         if len(index) == 0:
             raise ValueError(f"no variant with noise {n} in the early contributions")
         for row in range(rows):
@@ -185,7 +185,7 @@ def plot_gap_null(gap: np.ndarray, null_gap: np.ndarray, noise: float) -> plt.Fi
 def plot_coherence(early: dict, result, levels: Sequence[float] | None = None) -> plt.Figure:
     """Coherence ``|E g_i|^2 / E|g_i|^2`` of the per-example gradients against step, per noise level.
 
-    Left: the first steps on the whole training sample of ``early`` (:func:`early_contributions`);
+    Left: the first steps on the whole training sample of ``early`` (:func:`cgnb.chapters.coherent_gradients.contributions.condense`);
     right: the whole run on the sweep's statistics sample (``result``, records ``coherence``).
     The dotted lines mark 1/M, the value M equally long orthogonal gradients would give.
     """
