@@ -1,11 +1,13 @@
-"""Chapter 6, the nearby field: minibatch gradients on a grid around two scalar parameters.
+"""Chapter 6's nearby field: minibatch gradients on a grid around two scalar parameters.
 
-Two scalar parameters ``x = (x1, x2)`` (biases, :func:`cgnb.chapters.minibatch.bias_coords`) are
+Two scalar parameters ``x = (x1, x2)`` (biases, :func:`cgnb.chapters.minibatch_sensitivity.models.bias_coords`) are
 moved over a grid ``x + (e_i, e_j)`` (:func:`grid_offsets`) with everything else fixed;
 :func:`gradient_field` returns the 2-D gradient ``grad_x J`` of one minibatch at every grid point,
 :func:`roughness` the mean angle between neighbouring arrows, and :func:`field_roughness` both
 for many pairs and minibatches. With dropout the noise is fresh at every grid point (as at every
 training step) or one frozen mask.
+
+Reference: "Gradients are sensitive to minibatch composition" (blog post).
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..engine import xla
-from ..engine.losses import Loss, Params
-from .minibatch import Coord, _join_coords, _split_coords, get_coords, set_coords
+from ...engine import xla
+from ...engine.losses import Loss, Params
+from .models import Coord, get_coords, join_coords, set_coords, split_coords
 
 
 def grid_offsets(spacing: float, n: int) -> np.ndarray:
@@ -35,7 +37,7 @@ def gradient_field(loss_fn: Loss, params: Params, coords: Sequence[Coord], x: ja
     """The 2-D gradient ``grad_(x1, x2) J`` on the grid ``(x1 + offsets[i], x2 + offsets[j])``, one minibatch.
 
     Args:
-      loss_fn, params: as in :func:`minibatch_gradients`; all other parameters stay at ``params``.
+      loss_fn, params: as in :func:`cgnb.chapters.minibatch_sensitivity.measures.minibatch_gradients`; all other parameters stay at ``params``.
       coords: the two scalars ``(x1, x2)``.
       x, y: one minibatch (B, D), (B,).
       offsets: (n,) grid offsets (:func:`grid_offsets`).
@@ -59,7 +61,7 @@ def gradient_field(loss_fn: Loss, params: Params, coords: Sequence[Coord], x: ja
         keys, mode = jax.random.split(key, n * n), "fresh"
     else:
         keys, mode = key, "fixed"
-    static, units = _split_coords(coords)
+    static, units = split_coords(coords)
     field = _field_fn(loss_fn, static, mode)(params, points, jnp.asarray(x), jnp.asarray(y), keys, units)
     return np.asarray(field, np.float64).reshape(n, n, 2)
 
@@ -69,7 +71,7 @@ def _field_fn(loss_fn: Loss, static: tuple[tuple[int, str], ...], mode: str):
     """Jitted ``(params, points (G, 2), x, y, keys, units) -> (G, 2)`` gradients at the grid points."""
 
     def partial_grad(params, values, x, y, k, units):
-        coords = _join_coords(static, units)
+        coords = join_coords(static, units)
         return jax.grad(lambda v: jnp.mean(loss_fn(set_coords(params, coords, v), x, y, key=k)))(values)
 
     def fn(p, pts, x, y, keys, units):

@@ -1,4 +1,4 @@
-"""Tests of cgnb.chapters.minibatch_figures: every figure draws from small made-up numbers."""
+"""Tests of cgnb.chapters.minibatch_sensitivity.figures: every figure draws from small made-up numbers."""
 from __future__ import annotations
 
 import matplotlib
@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cgnb.chapters import minibatch_figures as F  # noqa: E402
+from cgnb.chapters.minibatch_sensitivity import figures as F  # noqa: E402
 
 COLORS = {"plain": "tab:blue", "dropout": "tab:orange"}
 WHENS = ("start", "mid")

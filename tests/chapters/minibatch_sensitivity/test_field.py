@@ -1,15 +1,14 @@
-"""Tests of cgnb.chapters.minibatch_field (the gradient field around two biases, its roughness)."""
-from __future__ import annotations
-
+"""Tests of cgnb.chapters.minibatch_sensitivity.field: the nearby gradient field and its roughness."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cgnb.chapters import minibatch as M
-from cgnb.chapters import minibatch_field as MF
+from cgnb.chapters.minibatch_sensitivity import field as MF
+from cgnb.chapters.minibatch_sensitivity import models
 from cgnb.engine import sampler
-from test_minibatch import _data, _mean_grad, _params  # tests/chapters is on sys.path under pytest
+
+from .problems import data, mean_grad, mlp_params
 
 
 def test_angles_and_roughness():
@@ -39,11 +38,11 @@ def test_grid_offsets():
 def _field_reference(loss, params, coords, x, y, offsets, keys):
     n = len(offsets)
     out = np.zeros((n, n, 2))
-    centre = np.asarray(M.get_coords(params, coords))
-    grad = _mean_grad(loss)
+    centre = np.asarray(models.get_coords(params, coords))
+    grad = mean_grad(loss)
     for i in range(n):
         for j in range(n):
-            moved = M.set_coords(params, coords, jnp.asarray(centre + [offsets[i], offsets[j]], jnp.float32))
+            moved = models.set_coords(params, coords, jnp.asarray(centre + [offsets[i], offsets[j]], jnp.float32))
             g = grad(moved, x, y, None if keys is None else keys[i * n + j])
             out[i, j] = [g[c[0]][c[1]][c[2]] for c in coords]
     return out
@@ -51,10 +50,10 @@ def _field_reference(loss, params, coords, x, y, offsets, keys):
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_gradient_field_against_loop(dropout):
-    params, (x, y) = _params(), _data(32)
-    coords = M.bias_coords(params, unit=1)
+    params, (x, y) = mlp_params(), data(32)
+    coords = models.bias_coords(params, unit=1)
     offsets = MF.grid_offsets(0.3, 3)
-    loss = M.make_loss(dropout)
+    loss = models.make_loss(dropout)
     key = jax.random.PRNGKey(3) if dropout else None
     field = MF.gradient_field(loss, params, coords, x, y, offsets, key=key)
     keys = jax.random.split(key, 9) if dropout else None
@@ -69,11 +68,11 @@ def test_gradient_field_against_loop(dropout):
 
 
 def test_field_roughness_collects_fields():
-    params, (x, y) = _params(), _data(64)
-    pairs = [M.bias_coords(params, unit=1), M.bias_coords(params, unit=2)]
+    params, (x, y) = mlp_params(), data(64)
+    pairs = [models.bias_coords(params, unit=1), models.bias_coords(params, unit=2)]
     batches = sampler.disjoint_batches(0, 64, 16, 2)
     offsets = MF.grid_offsets(0.2, 3)
-    loss = M.make_loss()
+    loss = models.make_loss()
     r, first = MF.field_roughness(loss, params, pairs, x, y, batches, offsets)
     assert r.shape == (2, 2) and first.shape == (3, 3, 2)
     np.testing.assert_allclose(first, MF.gradient_field(loss, params, pairs[0], x[batches[0]], y[batches[0]], offsets))

@@ -1,4 +1,4 @@
-"""A regression task on numbers written as text: fixed-width fields, one-hot characters.
+"""Chapter 6's task: a regression on numbers written as text, in fixed-width fields of one-hot characters.
 
 Each example is one line of nine numeric fields, each rendered right-aligned in a fixed
 number of characters (integers, decimals, signed numbers, clock times ``HH:MM:SS`` and
@@ -14,7 +14,9 @@ the sign. This is the task of the blog "Gradients are sensitive to minibatch com
 whose own data set is not public; the layout here is ours.
 
 Values are drawn as integers in the field's smallest unit (``10**-decimals`` for decimals,
-seconds for times), so rendering and parsing round-trip exactly.
+seconds for times), so that rendering is exact.
+
+Reference: "Gradients are sensitive to minibatch composition" (blog post).
 """
 from __future__ import annotations
 
@@ -108,25 +110,6 @@ def render_field(field: Field, value: float) -> str:
     return text.rjust(field.width, field.pad)
 
 
-def parse_field(field: Field, text: str) -> float:
-    """Inverse of :func:`render_field`: the value written in ``text`` (``field.width`` chars)."""
-    if len(text) != field.width:
-        raise ValueError(f"field {field.name!r} is {field.width} characters wide, got {len(text)}: {text!r}")
-    body = text.lstrip(field.pad)
-    if field.kind == "time":
-        parts = body.split(":")
-        if len(parts) != (2 if field.width == 5 else 3) or not all(p.isdigit() for p in parts):
-            raise ValueError(f"field {field.name!r}: {text!r} is not a clock time of width {field.width}")
-        seconds = 0
-        for p in parts:
-            seconds = 60 * seconds + int(p)
-        return float(seconds)
-    try:
-        return float(int(body)) if field.kind == "int" else round(float(body), field.decimals)
-    except ValueError:
-        raise ValueError(f"field {field.name!r} ({field.kind}): cannot read a number from {text!r}") from None
-
-
 DEFAULT_FIELDS: tuple[Field, ...] = (
     Field("id", "int", 6, 0, 99_999),
     Field("clock", "time", 8, 0, 86_399),
@@ -153,24 +136,6 @@ def total_width(fields: Sequence[Field] = DEFAULT_FIELDS) -> int:
 def input_dim(fields: Sequence[Field] = DEFAULT_FIELDS) -> int:
     """Length of the one-hot input: ``total_width * 15``."""
     return total_width(fields) * NUM_SYMBOLS
-
-
-def render_line(fields: Sequence[Field], values: Sequence[float]) -> str:
-    """One example's text: the fields rendered and concatenated (no separators)."""
-    if len(values) != len(fields):
-        raise ValueError(f"got {len(values)} values for {len(fields)} fields")
-    return "".join(render_field(f, v) for f, v in zip(fields, values))
-
-
-def parse_line(fields: Sequence[Field], line: str) -> np.ndarray:
-    """Inverse of :func:`render_line`: the values (len(fields),) float64."""
-    if len(line) != total_width(fields):
-        raise ValueError(f"a line is {total_width(fields)} characters for these fields, got {len(line)}: {line!r}")
-    values, start = [], 0
-    for f in fields:
-        values.append(parse_field(f, line[start:start + f.width]))
-        start += f.width
-    return np.asarray(values, np.float64)
 
 
 def show_line(fields: Sequence[Field], line: str, sep: str = "|") -> str:
@@ -302,7 +267,8 @@ def _render_column(field: Field, column: np.ndarray) -> np.ndarray:
 
 
 def render_lines(fields: Sequence[Field], values: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`render_line`: values (N, F) -> ASCII codes (N, total_width) uint8."""
+    """Every row of ``values`` (N, F) rendered field by field (:func:`render_field`) and concatenated: ASCII
+    codes (N, total_width) uint8."""
     values = np.asarray(values, np.float64)
     if values.ndim != 2 or values.shape[1] != len(fields):
         raise ValueError(f"values must be (N, {len(fields)}) for {len(fields)} fields, got shape {values.shape}")

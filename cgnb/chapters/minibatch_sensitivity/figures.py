@@ -11,9 +11,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..engine import plots
-
-WHENS = ("start", "mid")
+from ...engine import plots
+from .measures import WHENS
 
 
 def _when_title(name: str, when: str, mid_step: int) -> str:
