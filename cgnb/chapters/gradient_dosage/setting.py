@@ -113,11 +113,13 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | Non
     decay) and seeds are vmapped in one program of ``parameters["steps"]`` steps.
 
     Args:
-      parameters: the notebook's ``parameters`` cell under the paper profile.
-      sweep_chunk: unused (this chapter trains no sweep).
+      parameters: experiment A's entries of the notebook's paper-profile ``parameters`` cell (``n_train``,
+        ``n_test``, ``agreement``, ``n_irrelevant``, ``units``, ``lr``, ``steps``, ``record_every``, ``seeds``,
+        ``head_starts``, ``weight_decays``).
+      sweep_chunk: not used; every chapter's builder takes it.
 
     Returns:
-      ``[(label, function, abstract args, abstract kwargs)]``, one entry.
+      One ``(label, function, abstract args, abstract kwargs)``.
     """
     del sweep_chunk
     p = parameters

@@ -59,11 +59,12 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | Non
     """The paper profile's program for the memory check: the "train longer" variant, all seeds vmapped.
 
     Args:
-      parameters: the notebook's ``parameters`` cell under the paper profile.
-      sweep_chunk: unused (this chapter trains no sweep).
+      parameters: the notebook's paper-profile ``parameters`` (the task, the network, ``steps``, ``longer``,
+        ``chunks``, ``seeds``).
+      sweep_chunk: ignored here (the runs are full-batch, no sweep).
 
     Returns:
-      ``[(label, function, abstract args, abstract kwargs)]``, one entry.
+      A list with the one program, as ``(label, function, abstract args, {})``.
     """
     del sweep_chunk
     p = parameters

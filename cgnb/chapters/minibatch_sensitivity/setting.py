@@ -122,11 +122,12 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | Non
     (``mid_step`` steps of plain SGD at ``learning_rate``, minibatches of ``batch_size``).
 
     Args:
-      parameters: the notebook's ``parameters`` cell under the paper profile.
-      sweep_chunk: unused (this chapter trains no sweep).
+      parameters: the paper profile's ``hidden``, ``learning_rate``, ``dropout_rate``, ``steps``, ``mid_step``,
+        ``n_train`` and ``batch_size``.
+      sweep_chunk: no sweep to compile in this chapter.
 
     Returns:
-      ``[(label, function, abstract args, abstract kwargs)]``, one entry.
+      ``[(label, segment program, abstract (params, x, y), abstract indices, keys and optimizer state)]``.
     """
     del sweep_chunk
     p = parameters

@@ -22,7 +22,7 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | Non
 
     Args:
       parameters: the notebook's ``parameters`` cell under the paper profile (``depths``, ``width``, ``batch``).
-      sweep_chunk: unused (this chapter trains no sweep).
+      sweep_chunk: not needed (the chapter trains nothing).
 
     Returns:
       ``[(label, function, abstract args, abstract kwargs)]``, one entry.
