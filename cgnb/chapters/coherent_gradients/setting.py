@@ -126,8 +126,9 @@ def from_stored(run: runs.StoredRun) -> Computed:
 
 #: The chapter's stored runs (:class:`cgnb.engine.runs.Catalog`). ``fashion-60k``: all 60,000 Fashion-MNIST
 #: training images (full MNIST needs a download the CI machines cannot make) with the paper's network
-#: (784-2048-10), learning rate (0.1) and batch (100), one seed, for 200,000 steps: at the paper's 100,000
-#: the noisy runs had not yet fitted their labels. A replay recomputes the first 100 steps of its opening sweep.
+#: (784-2048-10), learning rate (0.1) and batch (100), one seed, for 200,000 steps (twice the paper's, so
+#: that the noisy runs can fit their labels; the chapter shows where they stood at 100,000). A replay
+#: recomputes the first 100 steps of its opening sweep.
 CATALOG = runs.Catalog(
     chapter="coherent_gradients",
     settings={"fashion-60k": Setting(source="fashion", n_train=60000, width=2048,

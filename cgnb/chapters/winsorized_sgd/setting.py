@@ -136,9 +136,8 @@ def from_stored(run: runs.StoredRun) -> Computed:
 #: The chapter's stored runs (:class:`cgnb.engine.runs.Catalog`). ``fashion-30k``: the first 30,000
 #: Fashion-MNIST training images and all 10,000 test images, a 784-152-152-152-10 MLP (167,362 parameters,
 #: 5.58 per example; the paper's 5.59) for 30,000 steps (100 epochs, the paper's), learning rate 0.1, batch
-#: 100; every noise level and c, one seed. The paper's 60,000 examples (784-256-256-256-10, 60,000 steps)
-#: cost about four times as much (examples x parameters), more CPU time than this book had. A replay
-#: recomputes the first 300 steps of the c = 4 sweep.
+#: 100; every noise level and c, one seed: the paper's parameters per example and epochs on half its
+#: examples. A replay recomputes the first 300 steps of the c = 4 sweep.
 CATALOG = runs.Catalog(
     chapter="winsorized_sgd",
     settings={"fashion-30k": Setting(source="fashion", n_train=30_000, n_test=None, hidden=(152, 152, 152),
@@ -190,9 +189,9 @@ def run_winsorized(config: sweep.SweepConfig, data, variants: sweep.Variants, **
 
     Returns ``{c: SweepResult}`` (the variants with that c, ``config`` with
     ``method="winsorized"``, ``c_max = c`` and ``static_c=True``). The updates are those of
-    :func:`cgnb.engine.sweep.run_sweep` with c traced; only the compiled program differs, because
-    XLA:CPU runs the traced-c kernel with ``c_max >= 3`` minutes per step (see
-    :attr:`cgnb.engine.sweep.SweepConfig.static_c`). ``kwargs`` go to :func:`cgnb.engine.sweep.run_sweep`.
+    :func:`cgnb.engine.sweep.run_sweep` with c traced; only the compiled program differs (the
+    traced-c kernel is slow on XLA:CPU, see :attr:`cgnb.engine.sweep.SweepConfig.static_c` and the
+    performance page). ``kwargs`` go to :func:`cgnb.engine.sweep.run_sweep`.
     """
     results = {}
     for c in sorted(int(v) for v in np.unique(variants.c)):
