@@ -43,6 +43,9 @@ def sample_statistics(params, x: jax.Array, y: jax.Array, block: int = 1000) -> 
       :func:`cgnb.engine.pergrad.mlp_per_example_sq_norms` (no per-example gradient tensors).
 
     Examples are processed ``block`` at a time (``lax.map``) to bound memory.
+
+    Raises:
+      ValueError: no examples or a block size below 1.
     """
     loss = sweep.per_example_loss
     m = x.shape[0]
@@ -116,6 +119,9 @@ def early_contributions(config: sweep.SweepConfig, data, variants: sweep.Variant
       ``decrease`` (V, steps, M): ``lr * <gbar_tau, g_{i,tau}>``, the first-order loss decrease
         of example i due to step tau had it followed the sample's mean gradient (nats);
       ``coherence`` (V, steps); ``pristine`` (V, M); ``noise``, ``seed`` (V,); ``steps`` (steps,).
+
+    Raises:
+      ValueError: a method other than plain SGD, ``examples`` outside [1, N], or ``steps < 1``.
     """
     if config.method != "sgd":
         raise ValueError(f"early_contributions replays plain SGD; got method={config.method!r}")
@@ -141,6 +147,9 @@ def group_curves(decrease: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray
     ``f_p(t) = (1 / m_p) sum_{tau < t} sum_{i in P} decrease[:, tau, i]`` (and ``f_c`` for the
     corrupt group ``~mask``), via :func:`cgnb.engine.stats.group_contributions`; ``f(0) = 0``.
     This is the paper's Figure 3 statistic with the learning rate as its scale factor.
+
+    Raises:
+      ValueError: ``decrease`` not (V, T, M) or ``mask`` not (V, M).
     """
     decrease, mask = np.asarray(decrease, float), np.asarray(mask, bool)
     if decrease.ndim != 3 or mask.shape != (decrease.shape[0], decrease.shape[2]):
@@ -188,6 +197,9 @@ def condense(early: dict[str, np.ndarray], null_worlds: int, n_null: int, rng_se
     the first ``n_null`` null worlds; ``gap`` (V,) and ``null_gap`` (V, null_worlds) of
     :func:`contribution_gaps`; ``coherence`` (V, T), ``pristine`` (V, M), ``noise``, ``seed`` (V,)
     as in ``early``. It is small (no per-example, per-step values), so a stored run can keep it.
+
+    Raises:
+      ValueError: ``n_null`` outside [0, null_worlds].
     """
     if not 0 <= n_null <= null_worlds:
         raise ValueError(f"n_null (null worlds drawn in the figure) must be in [0, null_worlds={null_worlds}], "

@@ -4,6 +4,8 @@
 alpha_p and alpha_c, real and null worlds), :func:`plot_norm_ratio`, :func:`plot_contributions`
 (Figure 3), :func:`plot_gap_null` and :func:`plot_coherence`. Each returns its figure; the
 measures they draw are those of :mod:`cgnb.chapters.coherent_gradients.measures`.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, Figures 1-3.
 """
 from __future__ import annotations
 

@@ -30,9 +30,18 @@ from ...engine.curves import first_step_reaching
 
 
 def by_noise(result, name: str, noise: float) -> np.ndarray:
-    """Record ``name`` of every seed at label noise ``noise``: (S, R) (or (S, R, K) for ``null_*``).
+    """Record ``name`` of every seed at label noise ``noise``.
 
-    ``result`` is a :class:`cgnb.engine.sweep.SweepResult`; the seeds are in the sweep's order.
+    Args:
+      result: a :class:`cgnb.engine.sweep.SweepResult`.
+      name: a record, e.g. ``"train_acc"`` or ``"null_alpha_p"``.
+      noise: one of the sweep's noise levels.
+
+    Returns:
+      (S, R) in the sweep's seed order, (S, R, K) for the null-world records ``null_*``.
+
+    Raises:
+      ValueError: no variant has that noise level (the message lists the levels).
     """
     index = result.index(noise=noise)
     if len(index) == 0:
@@ -72,10 +81,20 @@ def learned_fraction(first_learned: np.ndarray, mask: np.ndarray, steps: np.ndar
 
 
 def first_learned_median(first_learned: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Median first-learned step of the masked examples, per variant: (V,).
+    """Median first-learned step of the masked examples, per variant.
 
     Examples never learned (``-1``) count as learned after every record (``+inf``), so a
-    group of which fewer than half were learned has median ``inf``; an empty group NaN.
+    group of which fewer than half were learned has median ``inf``.
+
+    Args:
+      first_learned: (V, N) first record step each example was learned, ``-1`` if never.
+      mask: (V, N) bool, the group.
+
+    Returns:
+      (V,) float; NaN for an empty group.
+
+    Raises:
+      ValueError: the two arrays are not both (V, N).
     """
     first_learned, mask = np.asarray(first_learned, float), np.asarray(mask, bool)
     if first_learned.shape != mask.shape or first_learned.ndim != 2:
@@ -87,9 +106,18 @@ def first_learned_median(first_learned: np.ndarray, mask: np.ndarray) -> np.ndar
 def early_loss_slope(loss: np.ndarray, steps: np.ndarray, until: int) -> np.ndarray:
     """Mean loss decrease per step over the first ``until`` steps: ``(L(0) - L(until)) / until``.
 
-    ``loss`` (..., R) recorded at ``steps`` (R,), which must contain 0 and ``until``.
-    By the paper's equation (1), ``-dL/dt ~ lr * |g|^2``, so the slope measures the
-    squared norm of the full gradient early in training.
+    By the paper's equation (1), ``-dL/dt ~ lr * |g|^2``, so the slope measures the squared norm
+    of the full gradient early in training.
+
+    Args:
+      loss: (..., R) loss curves recorded at ``steps`` (R,), which must contain 0 and ``until``.
+      until: a positive record step.
+
+    Returns:
+      (...) nats per step.
+
+    Raises:
+      ValueError: ``until`` is not positive or ``steps`` lacks 0 or ``until``.
     """
     loss, steps = np.asarray(loss, float), np.asarray(steps)
     missing = [s for s in (0, until) if s not in steps]
@@ -100,27 +128,43 @@ def early_loss_slope(loss: np.ndarray, steps: np.ndarray, until: int) -> np.ndar
     return (loss[..., i0] - loss[..., i1]) / until
 
 
-def mean_steps_to_reach(curves: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Steps to reach an accuracy level, averaged over all levels in [0, 1]: (..., R) -> (...).
+def mean_steps_to_reach(accuracy: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Steps to reach an accuracy level, averaged over all levels in [0, 1].
 
     For a non-decreasing accuracy curve a(t), ``int_0^1 T(level) dlevel = int_0^T (1 - a(t)) dt``
     where T(level) is the first time a(t) >= level; the right side (trapezoid rule over the
-    records, from the first to the last record) is returned, so one number summarises how
-    quickly the whole curve rises without picking a level.
+    records, from the first to the last record) summarises how quickly the whole curve rises
+    without picking a level.
+
+    Args:
+      accuracy: (..., R) accuracy curves; steps: (R,) their record steps, R >= 2.
+
+    Returns:
+      (...) steps.
+
+    Raises:
+      ValueError: fewer than two records, or curves and steps of different lengths.
     """
-    curves, steps = np.asarray(curves, float), np.asarray(steps, float)
-    if curves.shape[-1] != steps.shape[0] or len(steps) < 2:
-        raise ValueError(f"curves need >= 2 records matching steps; got {curves.shape[-1]} and {steps.shape[0]}")
-    gap = 1.0 - curves
+    accuracy, steps = np.asarray(accuracy, float), np.asarray(steps, float)
+    if accuracy.shape[-1] != steps.shape[0] or len(steps) < 2:
+        raise ValueError(f"curves need >= 2 records matching steps; got {accuracy.shape[-1]} and {steps.shape[0]}")
+    gap = 1.0 - accuracy
     return np.sum((gap[..., 1:] + gap[..., :-1]) / 2 * np.diff(steps), axis=-1)
 
 
 def order_margin(values: Sequence[float], increasing: bool = True) -> float:
     """Smallest step between neighbours of ``values`` in the expected direction.
 
-    ``> 0``: strictly monotone (increasing, or decreasing with ``increasing=False``);
-    ``== 0``: a tie; ``< 0``: a pair in the wrong order (its size). Infinities are
-    compared as numbers (``inf - inf`` counts as a tie).
+    Args:
+      values: (L,) L >= 2 values in order (e.g. one per noise level).
+      increasing: the expected direction.
+
+    Returns:
+      ``> 0``: strictly monotone in that direction; ``== 0``: a tie (also ``inf`` next to ``inf``);
+      ``< 0``: a pair in the wrong order (its size).
+
+    Raises:
+      ValueError: ``values`` is not 1-D with at least two entries.
     """
     v = np.asarray(values, float)
     if v.ndim != 1 or len(v) < 2:
@@ -159,12 +203,17 @@ def separation(reach: np.ndarray) -> float:
 
 
 def training_table(result, slope_steps: int, levels: Sequence[float] | None = None) -> dict[str, np.ndarray]:
-    """Figure 1's numbers per noise level and seed: each entry (L, S) (``noise``: (L,)).
+    """Figure 1's numbers per noise level and seed.
 
-    ``final train`` / ``final test``: accuracies at the last record; ``loss slope``:
-    :func:`early_loss_slope` over the first ``slope_steps`` steps; ``mean steps``:
-    :func:`mean_steps_to_reach` of the training accuracy; ``median p`` / ``median c``:
-    :func:`first_learned_median` of the pristine / corrupt examples (NaN for an empty group).
+    Args:
+      result: a :class:`cgnb.engine.sweep.SweepResult` of a label-noise sweep.
+      slope_steps: the first steps over which :func:`early_loss_slope` is taken.
+      levels: the noise levels (L,) to tabulate; default all of the sweep's.
+
+    Returns:
+      ``noise`` (L,) and, each (L, S): ``final train`` / ``final test``, the accuracies at the last
+      record; ``loss slope``; ``mean steps`` (:func:`mean_steps_to_reach` of the training accuracy);
+      ``median p`` / ``median c`` (:func:`first_learned_median` of the pristine / corrupt examples).
     """
     levels = noise_levels(result) if levels is None else list(levels)
     rows: dict[str, list] = {k: [] for k in ("final train", "final test", "loss slope", "mean steps",
@@ -206,7 +255,17 @@ def table_rows(table: dict[str, np.ndarray]) -> tuple[list[str], list[list[str]]
 
 
 def pristine_share(pristine: np.ndarray, n: int) -> np.ndarray:
-    """Fraction of pristine examples among the first ``n`` (the statistics sample): (V,)."""
+    """Fraction of pristine examples among the first ``n`` (the statistics sample).
+
+    Args:
+      pristine: (V, N) bool; n: the sample size, 1 <= n <= N.
+
+    Returns:
+      (V,).
+
+    Raises:
+      ValueError: ``pristine`` is not (V, N) with N >= n >= 1.
+    """
     pristine = np.asarray(pristine, bool)
     if pristine.ndim != 2 or not 0 < n <= pristine.shape[1]:
         raise ValueError(f"pristine must be (V, N) with N >= n >= 1; got shape {pristine.shape} and n={n}")
@@ -214,10 +273,17 @@ def pristine_share(pristine: np.ndarray, n: int) -> np.ndarray:
 
 
 def mean_from(values: np.ndarray, steps: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Mean of each row over its records from step ``start`` (inclusive) to the end: (S, R) -> (S,).
+    """Mean of each row over its records from step ``start`` (inclusive) to the end.
 
-    ``start`` (S,) per row; a row whose ``start`` is NaN, ``inf`` or past the last record gives NaN.
-    Null-world records (S, R, K) give (S, K).
+    Args:
+      values: (S, R) or null-world records (S, R, K); steps: (R,) record steps;
+      start: (S,) the first step of each row's window.
+
+    Returns:
+      (S,) or (S, K); NaN for a row whose ``start`` is NaN, ``inf`` or past the last record.
+
+    Raises:
+      ValueError: the shapes do not match.
     """
     values, steps, start = np.asarray(values, float), np.asarray(steps, float), np.asarray(start, float)
     if values.shape[1] != len(steps) or start.shape != values.shape[:1]:
@@ -271,10 +337,14 @@ def alpha_summary(result, noise: float, fit_level: float, last_fraction: float |
 
 
 def m_coherence(result, noise: float) -> np.ndarray:
-    """``m * alpha``: the coherence of the m-example statistics sample times m, per seed: (S, R).
+    """``m * alpha``: the coherence of the m-example statistics sample times m (Chatterjee and
+    Zielinski's m-coherence): 1 for m orthogonal per-example gradients of equal length, m when they
+    are all equal; about the number of examples a typical example's gradient helps.
 
-    Chatterjee and Zielinski's m-coherence: 1 for m orthogonal per-example gradients of equal
-    length, m when they are all equal; about the number of examples a typical example's gradient
-    helps.
+    Args:
+      result: a sweep with the ``coherence`` record; noise: one of its noise levels.
+
+    Returns:
+      (S, R) per seed and record.
     """
     return result.config.stats_examples * by_noise(result, "coherence", noise)

@@ -65,12 +65,15 @@ class Setting:
                                    chunk_steps=None)
 
     def load_data(self) -> data_lib.Dataset:
+        """The first ``n_train`` training images of ``source`` and all its test images."""
         return data_lib.subset(data_lib.load_mnist(self.source), self.n_train)
 
     def variants(self, data: data_lib.Dataset) -> sweep.Variants:
+        """Every noise level x seed (:meth:`cgnb.engine.sweep.Variants.noise_grid`)."""
         return sweep.Variants.noise_grid(jax.random.PRNGKey(0), data.y_train, self.noise_levels, seeds=self.seeds)
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields, JSON-like (a stored run's config)."""
         return dataclasses.asdict(self)
 
     def describe(self) -> str:
@@ -96,7 +99,15 @@ class Computed:
 
 
 def compute(setting: Setting, data: data_lib.Dataset | None = None, *, progress: bool | None = None) -> Computed:
-    """Train the setting's sweeps (cached and resumable) and summarise its first steps' contributions."""
+    """Train the setting's sweeps (cached and resumable) and condense its first steps' contributions.
+
+    Args:
+      setting: what to run; data: its data set (default ``setting.load_data()``);
+      progress: show progress bars (None: the engine's default).
+
+    Returns:
+      The setting's :class:`Computed`, with the seconds it took.
+    """
     start = time.perf_counter()
     data = setting.load_data() if data is None else data
     variants = setting.variants(data)

@@ -3,6 +3,8 @@
 Modules: :mod:`.tasks` (agreeing features, shared and identity features), :mod:`.models` (logistic
 regression, recognizer networks), :mod:`.setting` (the runs, on :mod:`cgnb.engine.fullbatch`),
 :mod:`.measures` (dose, dose ratio, reliance), :mod:`.figures`, :mod:`.claims`.
+
+Reference: "Gradient Dosage" (blog post, 11 September 2022).
 """
 from ...engine.book import Chapter
 from . import claims

@@ -1,6 +1,8 @@
 """Chapter 1's figures: dose, accuracy and reliance by head start; weight decay; shared features.
 
 Every function takes the numbers the chapter computed and returns the matplotlib figure.
+
+Reference: "Gradient Dosage" (blog post, 11 September 2022).
 """
 from __future__ import annotations
 

@@ -43,8 +43,11 @@ def first_layer_dose(grads: Params) -> jax.Array:
 def dose_ratio(dose: np.ndarray) -> np.ndarray:
     """Total dose of feature 1 over the mean total dose of features 2 and 3, per seed.
 
-    ``dose`` (S, R, D): per seed, record and input (inputs 0, 1, 2 are the three agreeing
-    features) -> (S,).
+    Args:
+      dose: (S, R, D) per seed, record and input; inputs 0, 1, 2 are the three agreeing features.
+
+    Returns:
+      (S,).
     """
     total = np.asarray(dose).sum(axis=1)
     return total[:, 0] / total[:, 1:3].mean(axis=1)
@@ -56,8 +59,12 @@ def flip_reliance(apply_fn: ApplyFn, params: Params, x: jax.Array, columns) -> j
     ``r_f = mean_i (logit(x_i) - logit(x_i with x_if -> -x_if)) * x_if / 2``. For a linear model
     this is exactly ``w_f``; for a network it is the weight of the best additive reading of the
     feature. The Bayes-optimal logit for three 90% features is ``log 9 * sum_f x_f``, so
-    ``r_f = log 9 = 2.197`` for each; the network follows the majority vote when no
-    ``r_f`` exceeds the sum of the others.
+    ``r_f = log 9`` for each; the network follows the majority vote when no ``r_f`` exceeds the sum
+    of the others.
+
+    Args:
+      apply_fn: ``apply_fn(params, x, key) -> logits (B,)``; params: its parameters.
+      x: (B, D) +-1 inputs; columns: the inputs to flip, one at a time.
 
     Returns:
       (len(columns),) float32.

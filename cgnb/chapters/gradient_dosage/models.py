@@ -20,8 +20,11 @@ from ...engine.losses import Params
 def init_linear(key: jax.Array, n_inputs: int, *, scale: float = 0.01, head_start: float | jax.Array = 0.0) -> Params:
     """Logistic regression ``{"w": (D,), "b": ()}``; ``w ~ scale * N(0, 1)``, then ``w[0] += head_start``.
 
-    ``head_start`` is an initial logit weight on input 0: the model starts out already reading
-    that feature (``log 9`` is the best weight for a lone 90%-agreeing feature).
+    Args:
+      key: PRNG key; n_inputs: D.
+      scale: standard deviation of the initial weights.
+      head_start: an initial logit weight on input 0: the model starts out already reading that
+        feature (``log 9`` is the best weight for a lone 90%-agreeing feature).
     """
     w = scale * jax.random.normal(key, (n_inputs,), jnp.float32)
     return {"w": w.at[0].add(head_start), "b": jnp.zeros((), jnp.float32)}
@@ -61,6 +64,9 @@ def init_recognizers(
       clones: recognizers ``1 .. clones-1`` start as exact copies of recognizer 0 (before the
         head start), so that the first ``clones`` inputs start on equal footing except for the
         head start. 0 or 1: all recognizers independent.
+
+    Raises:
+      ValueError: ``n_inputs`` or ``units`` below 1, or ``clones`` outside [0, n_inputs].
     """
     if n_inputs < 1 or units < 1:
         raise ValueError(f"need n_inputs >= 1 and units >= 1, got {n_inputs}, {units}")

@@ -62,11 +62,18 @@ def recognizer_runs(x_train: jax.Array, y_train: jax.Array, x_test: jax.Array, y
 def linear_runs(x_train: jax.Array, y_train: jax.Array, x_test: jax.Array, y_test: jax.Array, *,
                 seeds: int, lr: float, steps: int, record_every: int,
                 head_start: float) -> tuple[Params, fullbatch.History]:
-    """Logistic regression with ``w_1 += head_start`` at start (:func:`cgnb.chapters.gradient_dosage.models.init_linear`), per seed.
+    """Logistic regression with ``w_1 += head_start`` at start, one run per seed (PRNG key ``0 .. seeds-1``).
 
-    Plain SGD (:func:`cgnb.engine.trainer.torch_style_sgd` ``(lr)``); ``tracked`` is the test accuracy.
-    Inputs as in :func:`recognizer_runs`. Returns parameters and a :class:`cgnb.engine.fullbatch.History` with leading
-    axis S = seeds: ``dose`` (S, R, D), ``tracked`` (S, R).
+    The model is :func:`cgnb.chapters.gradient_dosage.models.init_linear`, trained with plain SGD
+    (:func:`cgnb.engine.trainer.torch_style_sgd` ``(lr)``); ``tracked`` is the test accuracy.
+
+    Args:
+      x_train, y_train, x_test, y_test: as in :func:`recognizer_runs`.
+      head_start: the initial weight added to ``w_1``.
+
+    Returns:
+      Parameters and a :class:`cgnb.engine.fullbatch.History` with leading axis S = seeds:
+      ``dose`` (S, R, D), ``tracked`` (S, R).
     """
     n_inputs = x_train.shape[1]
 

@@ -65,8 +65,10 @@ def majority_vote_accuracy(agreement: float, n_features: int = 3) -> float:
     """Probability that the majority of ``n_features`` independent votes is right.
 
     Each vote is right with probability ``p = agreement``:
-    ``sum_{k > n/2} C(n, k) p**k (1 - p)**(n - k)``; for n = 3 this is ``p**3 + 3 p**2 (1 - p)``
-    (0.972 for p = 0.9). ``n_features`` must be odd so that there are no ties.
+    ``sum_{k > n/2} C(n, k) p**k (1 - p)**(n - k)``; for n = 3 this is ``p**3 + 3 p**2 (1 - p)``.
+
+    Raises:
+      ValueError: ``n_features`` is not odd (a tie would have no majority).
     """
     if n_features < 1 or n_features % 2 == 0:
         raise ValueError(f"n_features must be odd (no tied votes), got {n_features}")
@@ -76,7 +78,11 @@ def majority_vote_accuracy(agreement: float, n_features: int = 3) -> float:
 
 
 def majority_vote(features: jax.Array) -> jax.Array:
-    """The majority vote of +-1 features: ``features`` (N, F) with odd F -> (N,) in {-1, +1}."""
+    """The majority vote of +-1 features: ``features`` (N, F) with odd F -> (N,) in {-1, +1}.
+
+    Raises:
+      ValueError: F is even.
+    """
     if features.shape[-1] % 2 == 0:
         raise ValueError(f"need an odd number of voting features, got {features.shape[-1]}")
     return jnp.sign(jnp.sum(features, axis=-1))
@@ -95,10 +101,17 @@ def shared_and_identity_features(
     feature shared by all examples of group ``g``; column ``n_groups + i`` is the
     *memorizing* feature that only example ``i`` has.
 
+    Args:
+      key: PRNG key of the group labels.
+      group_sizes: the sizes of the groups; groups_per_size: how many groups of each size.
+
     Returns:
       dict with ``x`` (N, n_groups + N) float32 0/1, ``y`` (N,) float32 +-1, ``group`` (N,)
       int (each example's group), ``group_size`` (n_groups,) int (size of each group),
       ``n_groups`` (int).
+
+    Raises:
+      ValueError: a group size below 1 or no groups.
     """
     sizes = tuple(int(s) for s in group_sizes)
     if not sizes or min(sizes) < 1 or groups_per_size < 1:

@@ -3,6 +3,8 @@
 Modules: :mod:`.tasks` (two moons, test sets without the linear feature), :mod:`.models` (the MLP,
 Spectral Decoupling), :mod:`.setting` (one run, on :mod:`cgnb.engine.fullbatch`), :mod:`.measures`,
 :mod:`.figures`, :mod:`.claims`.
+
+Reference: Pezeshki et al., "Gradient Starvation: A Learning Proclivity in Neural Networks", NeurIPS 2021.
 """
 from ...engine.book import Chapter
 from . import claims

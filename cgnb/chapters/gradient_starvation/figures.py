@@ -22,6 +22,9 @@ def grid_points(lim: float = 2.0, n: int = 100) -> tuple[np.ndarray, jax.Array]:
 
     ``logits.reshape(n, n)`` of a model applied to the points has row ``i`` at ``x2 = axis[i]``
     and column ``j`` at ``x1 = axis[j]``, as ``plt.contour(axis, axis, logits)`` expects.
+
+    Raises:
+      ValueError: ``n < 2`` or ``lim <= 0``.
     """
     if n < 2 or lim <= 0:
         raise ValueError(f"need n >= 2 and lim > 0, got n={n}, lim={lim}")

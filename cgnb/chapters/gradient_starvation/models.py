@@ -18,6 +18,12 @@ def init_torch_mlp(key: jax.Array, sizes: tuple[int, ...]) -> Params:
     Every weight and bias of a layer with ``fan_in`` inputs is uniform in
     ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]`` (the non-zero biases matter in 2-D: they let the
     ReLU kinks sit anywhere in the plane, not only through the origin).
+
+    Args:
+      key: PRNG key; sizes: layer widths ``(d_0, ..., d_L)``.
+
+    Raises:
+      ValueError: fewer than two sizes, or a size below 1.
     """
     sizes = tuple(int(s) for s in sizes)
     if len(sizes) < 2 or min(sizes) < 1:

@@ -26,6 +26,9 @@ def two_moons(key: jax.Array, n: int = 300, noise: float = 0.1) -> tuple[jax.Arr
 
     Returns:
       ``x`` (n, 2) float32 and ``y`` (n,) float32 in {-1, +1}.
+
+    Raises:
+      ValueError: ``n < 2`` or a negative ``noise``.
     """
     if n < 2 or noise < 0:
         raise ValueError(f"need n >= 2 and noise >= 0, got n={n}, noise={noise}")

@@ -4,6 +4,8 @@ Modules: :mod:`.tasks` (numbers written as text, one-hot), :mod:`.models` (the r
 biases by coordinate), :mod:`.setting` (the variants trained per seed), :mod:`.measures` (minibatch
 gradients, their agreement, the gradient noise scale), :mod:`.field` (the nearby gradient field and
 its roughness), :mod:`.figures`, :mod:`.claims`.
+
+Reference: "Gradients are sensitive to minibatch composition" (blog post).
 """
 from ...engine.book import Chapter
 from . import claims

@@ -24,7 +24,11 @@ from .models import Coord, get_coords, join_coords, set_coords, split_coords
 
 
 def grid_offsets(spacing: float, n: int) -> np.ndarray:
-    """``n`` (odd) offsets ``spacing * (-(n-1)/2, ..., 0, ..., (n-1)/2)``; the middle one is the true value."""
+    """``n`` (odd) offsets ``spacing * (-(n-1)/2, ..., 0, ..., (n-1)/2)``; the middle one is the true value.
+
+    Raises:
+      ValueError: ``n`` not odd and >= 3, or ``spacing <= 0``.
+    """
     if n < 3 or n % 2 == 0:
         raise ValueError(f"the grid needs an odd number n >= 3 of points per axis (a centre), got {n}")
     if not spacing > 0:
@@ -47,6 +51,9 @@ def gradient_field(loss_fn: Loss, params: Params, coords: Sequence[Coord], x: ja
 
     Returns:
       (n, n, 2) float64: ``field[i, j] = grad at (x1 + offsets[i], x2 + offsets[j])``.
+
+    Raises:
+      ValueError: not exactly two coordinates.
     """
     if len(coords) != 2:
         raise ValueError(f"a gradient field needs exactly two coordinates, got {len(coords)}")
@@ -95,6 +102,9 @@ def roughness(field: np.ndarray) -> float:
     """Mean angle (degrees) between the arrows of horizontally and vertically adjacent grid points.
 
     ``field`` (n, m, 2); 0 for a uniform field, about 90 for arrows of random directions.
+
+    Raises:
+      ValueError: ``field`` not (n, m, 2) with n, m >= 2.
     """
     field = np.asarray(field)
     if field.ndim != 3 or field.shape[-1] != 2 or min(field.shape[:2]) < 2:

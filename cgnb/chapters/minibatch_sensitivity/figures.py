@@ -4,6 +4,8 @@ Every function takes the numbers the chapter computed (plain arrays and dicts) a
 matplotlib figure; none trains or measures. ``colors`` maps each variant (``"plain"``,
 ``"dropout"``, ``"batch norm"``) to its colour; ``when`` is ``"start"`` or ``"mid"``; a bias
 coordinate ``(layer, leaf, unit)`` names one bias of a hidden layer.
+
+Reference: "Gradients are sensitive to minibatch composition" (blog post).
 """
 from __future__ import annotations
 

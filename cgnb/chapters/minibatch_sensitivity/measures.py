@@ -163,6 +163,9 @@ def noise_scale(mean_grad_norm2: float, mean_sq_norm: float, n: int) -> NoiseSca
     """:class:`NoiseScale` from ``|mean_i g_i|^2`` and ``mean_i |g_i|^2`` over ``n`` i.i.d. gradients.
 
     ``tr(Sigma) = n/(n-1) (mean|g_i|^2 - |mean g_i|^2)`` and ``|G|^2 = |mean g_i|^2 - tr(Sigma)/n``.
+
+    Raises:
+      ValueError: fewer than two gradients.
     """
     if n < 2:
         raise ValueError(f"need n >= 2 gradients to estimate a variance, got {n}")
@@ -178,6 +181,14 @@ def per_example_gradient_stats(loss_fn: Loss, params: Params, x: np.ndarray, y: 
     Each example's gradient is that of ``loss_fn`` on a batch of one (not meaningful for batch
     norm, whose statistics need a batch). Only the running sum of gradients and of their
     squared norms is kept, so memory is ``chunk`` gradients, not N.
+
+    Args:
+      loss_fn: ``loss(params, x, y, key=None) -> (B,)``; params: the parameters.
+      x, y: (N, D), (N,); chunk: examples per compiled evaluation, dividing N.
+      key: PRNG key split into one key per example (dropout), or None.
+
+    Raises:
+      ValueError: N is not a multiple of ``chunk``.
     """
     n = len(y)
     if n % chunk:

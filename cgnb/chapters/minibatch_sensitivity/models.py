@@ -34,6 +34,9 @@ def centre_output(params: Params, x: np.ndarray, y: np.ndarray) -> Params:
     Args:
       params: a :mod:`cgnb.engine.nets` MLP with one output.
       x, y: (N, D) and (N,).
+
+    Raises:
+      ValueError: empty or mismatched data, or a network with more than one output.
     """
     if len(x) == 0 or np.ndim(y) != 1 or len(x) != len(y):
         raise ValueError(f"need x (N, D) and y (N,) with N >= 1, got {np.shape(x)} and {np.shape(y)}")
@@ -48,7 +51,11 @@ def centre_output(params: Params, x: np.ndarray, y: np.ndarray) -> Params:
 
 def make_loss(dropout_rate: float = 0.0) -> Loss:
     """``loss(params, x (B, D), y (B,), key=None) -> (B,)``: per-example squared error of ``nets.forward``;
-    dropout is active when a key is given."""
+    dropout is active when a key is given.
+
+    Raises:
+      ValueError: ``dropout_rate`` outside [0, 1).
+    """
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
 
@@ -65,6 +72,9 @@ def bias_coords(params: Params, layers: Sequence[int] = (1, 2), unit: int = 0,
     With batch normalisation the bias ``b`` in front of the normalisation is cancelled by the
     mean subtraction (its gradient is zero), so by default the bias that acts, the shift ``beta``,
     is used; ``leaf="b"`` forces the pre-normalisation bias.
+
+    Raises:
+      ValueError: a layer that is not hidden, a missing leaf or a unit out of range.
     """
     coords = []
     for layer in layers:
@@ -86,6 +96,9 @@ def live_units(snapshots: Sequence[Params], x: jax.Array, layer: int, count: int
 
     A unit that is never active has a bias gradient of exactly zero, an arrow without a direction. Raises if
     fewer than ``count`` units qualify.
+
+    Raises:
+      ValueError: a layer that is not hidden, or fewer than ``count`` live units.
     """
     ok = None
     for params in snapshots:

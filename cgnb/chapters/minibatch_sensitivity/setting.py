@@ -86,8 +86,9 @@ def train_variant(loss_fn: Loss, x: np.ndarray, y: np.ndarray, *, sizes: Sequenc
     (a fresh key per step when ``dropout > 0``); ``loss_fn(params, x, y, key=None) -> (B,)``.
 
     Args:
-      x, y: training set (N, D), (N,).
-      sizes: layer widths ``(D, hidden..., 1)``.
+      loss_fn: the variant's loss; x, y: training set (N, D), (N,).
+      sizes: layer widths ``(D, hidden..., 1)``; batchnorm, dropout: the variant.
+      seed: the run's seed; optimizer, batch_size, steps: its training; mid_step: the second snapshot.
 
     Returns:
       ``{"losses": (steps,) minibatch losses, "start": params at step 0, "mid": params at mid_step}``.
@@ -106,6 +107,9 @@ def train_variants(loss_fns: Mapping[str, Loss], variants: Mapping[str, Mapping[
     ``variants[name]`` holds ``batchnorm`` and ``dropout``; ``loss_fns[name]`` its loss;
     ``settings`` the remaining keyword arguments of :func:`train_variant` (sizes, optimizer,
     batch_size, steps, mid_step).
+
+    Raises:
+      ValueError: a variant has no loss.
     """
     missing = set(variants) - set(loss_fns)
     if missing:

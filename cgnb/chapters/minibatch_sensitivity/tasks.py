@@ -151,6 +151,9 @@ def encode(lines: Sequence[str]) -> np.ndarray:
     """One-hot encode equal-length lines: (N,) strings of length W -> (N, W * 15) float32.
 
     Position ``w`` of line ``n`` sets ``x[n, w * 15 + ALPHABET.index(char)] = 1``.
+
+    Raises:
+      ValueError: lines of different lengths or characters outside :data:`ALPHABET`.
     """
     lines = list(lines)
     if not lines:
@@ -198,7 +201,11 @@ class FieldTask:
 
 
 def sample_values(key: jax.Array, n: int, fields: Sequence[Field] = DEFAULT_FIELDS) -> np.ndarray:
-    """Draw ``n`` values per field, uniform over the whole units in ``[low, high]``: (n, F) float64."""
+    """Draw ``n`` values per field, uniform over the whole units in ``[low, high]``: (n, F) float64.
+
+    Raises:
+      ValueError: ``n < 0``.
+    """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     keys = jax.random.split(key, len(fields))
@@ -268,7 +275,11 @@ def _render_column(field: Field, column: np.ndarray) -> np.ndarray:
 
 def render_lines(fields: Sequence[Field], values: np.ndarray) -> np.ndarray:
     """Every row of ``values`` (N, F) rendered field by field (:func:`render_field`) and concatenated: ASCII
-    codes (N, total_width) uint8."""
+    codes (N, total_width) uint8.
+
+    Raises:
+      ValueError: ``values`` not (N, F), or a value a field cannot hold.
+    """
     values = np.asarray(values, np.float64)
     if values.ndim != 2 or values.shape[1] != len(fields):
         raise ValueError(f"values must be (N, {len(fields)}) for {len(fields)} fields, got shape {values.shape}")
@@ -278,7 +289,11 @@ def render_lines(fields: Sequence[Field], values: np.ndarray) -> np.ndarray:
 
 
 def encode_codes(codes: np.ndarray) -> np.ndarray:
-    """One-hot encode ASCII codes (N, W) uint8 -> (N, W * 15) float32 (see :func:`encode`)."""
+    """One-hot encode ASCII codes (N, W) uint8 -> (N, W * 15) float32 (see :func:`encode`).
+
+    Raises:
+      ValueError: a character outside :data:`ALPHABET`.
+    """
     lookup = np.full(256, -1, np.int64)
     for c, i in _INDEX.items():
         lookup[ord(c)] = i
@@ -296,6 +311,9 @@ def make_task(key: jax.Array, n: int, fields: Sequence[Field] = DEFAULT_FIELDS, 
     """``n`` examples of the task, deterministic for ``key``: y = ``scale`` * (value of field ``target``).
 
     Returns a :class:`FieldTask`; ``x`` is ``(n, total_width * 15)`` float32.
+
+    Raises:
+      ValueError: no fields, or ``target`` not one of them.
     """
     fields = tuple(fields)
     if not fields:

@@ -4,6 +4,8 @@ Modules: :mod:`.backprop` (forward and backward pass, output errors, the product
 :mod:`.measures` (the formula against ``jax.grad``, scaling responses, depth), :mod:`.units`
 (inactive units, width-3 toys), :mod:`.setting` (the paper-scale program), :mod:`.figures`,
 :mod:`.claims`.
+
+Reference: "Grokking gradients in deep neural networks" (article summary).
 """
 from ...engine.book import Chapter
 from . import claims

@@ -77,6 +77,9 @@ def forward(params: Params, x: jax.Array, masks: Sequence[jax.Array] | None = No
 
     Returns:
       :class:`Forward`; its outputs equal ``nets.forward(params, x)`` when ``masks`` is None.
+
+    Raises:
+      ValueError: empty params, batch-norm params, or masks that do not match the hidden layers.
     """
     _check_params(params)
     return nets.forward(params, x, masks=masks, intermediates=True)
@@ -102,7 +105,11 @@ def _check_loss(loss: str) -> None:
 
 
 def link(outputs: jax.Array, loss: str) -> jax.Array:
-    """The prediction ``Yhat`` (B, K) that goes with a loss: softmax, sigmoid or identity."""
+    """The prediction ``Yhat`` (B, K) that goes with a loss: softmax, sigmoid or identity.
+
+    Raises:
+      ValueError: an unknown loss (the message lists the losses).
+    """
     _check_loss(loss)
     return {"softmax_ce": jax.nn.softmax, "sigmoid_bce": jax.nn.sigmoid, "squared": lambda z: z}[loss](outputs)
 
@@ -136,7 +143,11 @@ def loss_per_example(outputs: jax.Array, targets: jax.Array, loss: str) -> jax.A
 
 
 def output_error(outputs: jax.Array, targets: jax.Array, loss: str) -> jax.Array:
-    """``E = Yhat - Y`` (B, K): the derivative of each example's loss w.r.t. its outputs."""
+    """``E = Yhat - Y`` (B, K): the derivative of each example's loss w.r.t. its outputs.
+
+    Raises:
+      ValueError: an unknown loss, or targets neither int labels (B,) nor shaped like ``outputs``.
+    """
     return link(outputs, loss) - _targets(targets, outputs)
 
 
@@ -188,6 +199,9 @@ def product_formula(params: Params, x: jax.Array, masks: Sequence[jax.Array], er
     Args:
       x: (B, d_0) inputs; masks: the ReLU patterns (``forward(params, x).masks``);
       error: (B, d_L) ``dLoss/dz_L`` (``(Yhat - Y) / B`` for a batch-mean loss).
+
+    Raises:
+      ValueError: ``layer`` outside 0..L-1, or params that are no plain MLP.
     """
     _check_params(params)
     depth = len(params)

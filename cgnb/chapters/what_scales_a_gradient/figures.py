@@ -2,6 +2,8 @@
 
 Every function takes the numbers the chapter computed and returns the matplotlib figure; none
 computes a gradient. Layers are counted from 1 in labels, from 0 in indices.
+
+Reference: "Grokking gradients in deep neural networks" (article summary).
 """
 from __future__ import annotations
 

@@ -123,6 +123,9 @@ def scaling_response(params: Params, x: jax.Array, error: jax.Array, layer: int,
     The patterns ``S`` are recomputed from the scaled network; positive ``s`` keeps them
     when the biases are zero (every pre-activation downstream of the scaled factor is
     multiplied by ``s``), which ``flipped`` reports.
+
+    Raises:
+      ValueError: ``factor='error'`` with targets, a scale <= 0, an unknown factor, or ``other`` not another layer.
     """
     if targets is not None and factor == "error":
         raise ValueError("with targets the error is recomputed from the network; scale 'input', 'other' or 'own'")
@@ -203,6 +206,9 @@ def nested_networks(params: Params, depths: Sequence[int]) -> list[Params]:
     Every cut network has the layer shapes and the weight distribution of a fresh
     :func:`cgnb.engine.nets.init` of that depth; the networks share their first layers, like a
     network grown by inserting hidden layers before its output layer.
+
+    Raises:
+      ValueError: a depth outside 2..len(params).
     """
     if not params or max(depths) > len(params) or min(depths) < 2:
         raise ValueError(f"depths must be in 2..{len(params)} (the deep network's depth), got {list(depths)}")
@@ -225,6 +231,9 @@ def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequenc
     gradient norm; ``activation_rate`` = mean over the hidden layers; ``hidden_var`` = mean
     variance of the hidden-to-hidden weights (NaN at depth 2, which has none); and
     ``depths`` (D,), ``w_scales`` (S,).
+
+    Raises:
+      ValueError: a depth below 2 (a network needs one hidden layer).
     """
     depths = [int(d) for d in depths]
     if min(depths) < 2:

@@ -24,7 +24,11 @@ from .backprop import backward, forward, per_example_gradients
 
 
 def unit_off(masks: Sequence[jax.Array], hidden: int, unit: int) -> tuple:
-    """Copy of ``masks`` with ``unit`` of hidden layer ``hidden`` switched off for every example."""
+    """Copy of ``masks`` with ``unit`` of hidden layer ``hidden`` switched off for every example.
+
+    Raises:
+      ValueError: ``hidden`` or ``unit`` out of range.
+    """
     if not 0 <= hidden < len(masks):
         raise ValueError(f"hidden must be in 0..{len(masks) - 1}, got {hidden}")
     if not 0 <= unit < masks[hidden].shape[-1]:
@@ -130,6 +134,9 @@ def random_toys(seed: int, seeds: int, family: str, depth: int = 4, hidden: int 
     spread ``sum_j ||c_j||^2 / ||sum_j c_j||^2`` of the units' contributions ``c_j``; ``predicted`` (seeds, depth)
     :func:`predicted_energy_ratio` of ``rho``; ``zeroed`` (seeds,) largest absolute entry of
     the zeroed column (layer ``hidden``) and row (layer ``hidden + 1``).
+
+    Raises:
+      ValueError: an unknown family, or ``hidden`` not a hidden layer.
     """
     if family not in TOY_FAMILIES:
         raise ValueError(f"family must be one of {TOY_FAMILIES}, got {family!r}")

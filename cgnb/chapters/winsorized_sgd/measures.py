@@ -25,7 +25,14 @@ def overfit(train_acc: np.ndarray, test_acc: np.ndarray, noise: float | np.ndarr
     ``n / 10 + (1 - n) * test_acc`` is the training accuracy expected from a model that
     classifies the (1 - n) kept labels as well as it classifies the test set and the n
     randomized ones at chance (1/10); the excess over it is memorization of training
-    examples. ``noise`` broadcasts against the accuracies, e.g. shape (V, 1) for (V, R) curves.
+    examples.
+
+    Args:
+      train_acc, test_acc: accuracies of the same shape, e.g. (V, R) curves.
+      noise: the label-noise fraction n, broadcast against them (e.g. (V, 1)).
+
+    Raises:
+      ValueError: a noise fraction outside [0, 1].
     """
     train_acc, test_acc = np.asarray(train_acc, float), np.asarray(test_acc, float)
     noise = np.asarray(noise, float)
@@ -68,6 +75,10 @@ def variant_curves(result: sweep.SweepResult, noise: float, c: int | None = None
     The exact proper accuracy is the mean of the variant's pristine mask over the training
     evaluation subset, which must be the whole training set (``eval_examples=None``) so that
     it is the data set's proper accuracy.
+
+    Raises:
+      ValueError: not exactly one variant matches (pass ``c`` or ``seed``), or the sweep evaluated a
+        subset of the training set.
     """
     index = result.index(noise=noise, c=c, seed=seed)
     if len(index) != 1:
@@ -81,10 +92,10 @@ def variant_curves(result: sweep.SweepResult, noise: float, c: int | None = None
     train_acc, test_acc = np.asarray(result.train_acc[v], float), np.asarray(result.test_acc[v], float)
     noise = float(result.noise[v])
     return VariantCurves(steps=np.asarray(result.steps), train_acc=train_acc, test_acc=test_acc,
-                  pristine_acc=np.asarray(result.pristine_acc[v], float),
-                  corrupt_acc=np.asarray(result.corrupt_acc[v], float),
-                  overfit=overfit(train_acc, test_acc, noise), noise=noise, c=int(result.c[v]),
-                  proper=float(np.mean(result.pristine[v])))
+                         pristine_acc=np.asarray(result.pristine_acc[v], float),
+                         corrupt_acc=np.asarray(result.corrupt_acc[v], float),
+                         overfit=overfit(train_acc, test_acc, noise), noise=noise, c=int(result.c[v]),
+                         proper=float(np.mean(result.pristine[v])))
 
 
 def chance_agreement(curve: VariantCurves, num_classes: int = 10) -> np.ndarray:
@@ -95,6 +106,9 @@ def chance_agreement(curve: VariantCurves, num_classes: int = 10) -> np.ndarray:
     prediction lands on the one class the label was moved to with probability about
     ``1 / (num_classes - 1)``. Weighted by the corrupt fraction ``1 - proper``:
     ``(1 - proper) * (1 - test_acc) / (num_classes - 1)``.
+
+    Raises:
+      ValueError: fewer than two classes.
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
@@ -107,7 +121,11 @@ def memorization_margin(curve: VariantCurves) -> float:
 
 
 def seed_curves(result: sweep.SweepResult, noise: float, c: int | None = None) -> list[VariantCurves]:
-    """The :class:`VariantCurves` of every seed of ``result`` at this noise level (and c), by seed."""
+    """The :class:`VariantCurves` of every seed of ``result`` at this noise level (and c), by seed.
+
+    Raises:
+      ValueError: no variant has this noise level (and c).
+    """
     index = result.index(noise=noise, c=c)
     if len(index) == 0:
         raise ValueError(f"no variant with noise={noise}, c={c} (noise levels {np.unique(result.noise)}, "
@@ -116,7 +134,11 @@ def seed_curves(result: sweep.SweepResult, noise: float, c: int | None = None) -
 
 
 def spread(values: Sequence[float]) -> tuple[float, float]:
-    """``(mean, max - min)`` of per-seed values (range 0 for a single seed)."""
+    """``(mean, max - min)`` of per-seed values (range 0 for a single seed).
+
+    Raises:
+      ValueError: ``values`` is empty or not 1-D.
+    """
     values = np.asarray(values, float)
     if values.ndim != 1 or len(values) < 1:
         raise ValueError(f"spread needs a non-empty 1-D sequence, got shape {values.shape}")

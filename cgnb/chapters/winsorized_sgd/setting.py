@@ -53,20 +53,25 @@ class Setting:
 
     @property
     def sizes(self) -> tuple[int, ...]:
+        """The MLP's widths, ``(784, *hidden, 10)``."""
         return (784, *self.hidden, 10)
 
     def config(self, method: str) -> sweep.SweepConfig:
+        """The sweep configuration of ``method`` (``"sgd"``, ``"rm3"`` or ``"winsorized"``)."""
         return sweep.SweepConfig(sizes=self.sizes, steps=self.steps, batch_size=self.batch_size, lr=self.lr,
                                  method=method, record_every=self.record_every, keep_params=False)
 
     def load_data(self) -> data_lib.Dataset:
+        """The first ``n_train`` training and ``n_test`` test images of ``source``."""
         return data_lib.subset(data_lib.load_mnist(self.source), self.n_train, self.n_test)
 
     def variants(self, data: data_lib.Dataset, cs: Sequence[int] = (0,)) -> sweep.Variants:
+        """The variants (:func:`seeded_grid`) with winsorization levels ``cs``."""
         return seeded_grid(jax.random.PRNGKey(0), data.y_train, self.noise_levels, seeds=self.seeds,
-                                      claim_levels=self.claim_levels, cs=cs)
+                           claim_levels=self.claim_levels, cs=cs)
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields, JSON-like (a stored run's config)."""
         return dataclasses.asdict(self)
 
     def describe(self) -> str:
@@ -87,11 +92,21 @@ class Computed:
 
     @property
     def from_cache(self) -> bool:
+        """Whether every sweep came from the result cache."""
         return all(r.from_cache for r in (self.sgd, self.rm3, *self.winsorized.values()))
 
 
 def compute(setting: Setting, data: data_lib.Dataset | None = None, *, progress: bool | None = None) -> Computed:
-    """Train the setting's sweeps (each cached and resumable)."""
+    """Train the setting's sweeps, each cached and resumable: sgd and rm3 on the plain variants, then one
+    winsorized sweep per level c > 0 (:func:`run_winsorized`).
+
+    Args:
+      setting: the run's :class:`Setting`; data: its data (``setting.load_data()`` when None);
+      progress: whether the sweeps show progress bars (None: the engine decides).
+
+    Returns:
+      :class:`Computed` with the three kinds of sweep and the wall time in seconds.
+    """
     start = time.perf_counter()
     data = setting.load_data() if data is None else data
     plain = setting.variants(data)
@@ -127,7 +142,7 @@ def from_stored(run: runs.StoredRun) -> Computed:
     levels = sorted(int(k.split("/")[0][len("winsorized-c"):]) for k in run.arrays
                     if k.startswith("winsorized-c") and k.endswith("/config"))
     return Computed(run.sweep("sgd"), run.sweep("rm3"), {c: run.sweep(f"winsorized-c{c}") for c in levels},
-                run.provenance["wall_s"])
+                    run.provenance["wall_s"])
 
 
 # ----------------------------------------------------------------------------- the stored runs

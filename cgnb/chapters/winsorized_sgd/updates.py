@@ -25,12 +25,20 @@ from ...engine.losses import Params
 def step_program(method: str, lr: float, c_max: int = 0, static: bool = False):
     """The engine's training step for one method, jitted once per configuration.
 
-    Returns ``(init, step)``: ``init(params, c) -> opt_state`` and
-    ``step(params, opt_state, x (B, d), y (B,), c) -> (params, opt_state)``, where ``c`` is a
-    traced int32 bounded by the static ``c_max`` (as in :func:`cgnb.engine.sweep.run_sweep`). With
-    ``static=True`` (winsorized only) the level is the Python int ``c_max`` and the ``c``
-    argument is ignored: the program :func:`cgnb.chapters.winsorized_sgd.setting.run_winsorized` trains with. The step is the
-    sweep's :func:`cgnb.engine.sweep.method_step` (a :class:`cgnb.engine.trainer.Step`).
+    The step is the sweep's :func:`cgnb.engine.sweep.method_step` (a :class:`cgnb.engine.trainer.Step`).
+
+    Args:
+      method: ``"sgd"``, ``"rm3"`` or ``"winsorized"``; lr: the learning rate.
+      c_max: the largest level the traced ``c`` may take (winsorized only).
+      static: compile the level ``c_max`` in and ignore ``c`` (winsorized only): the program
+        :func:`cgnb.chapters.winsorized_sgd.setting.run_winsorized` trains with.
+
+    Returns:
+      ``(init, step)``: ``init(params, c) -> opt_state`` and
+      ``step(params, opt_state, x (B, d), y (B,), c) -> (params, opt_state)``, ``c`` a traced int32.
+
+    Raises:
+      ValueError: ``static=True`` for a method other than winsorized.
     """
     if static and method != "winsorized":
         raise ValueError(f"static=True only applies to method='winsorized', got {method!r}")
@@ -52,7 +60,9 @@ def one_update(params: Params, x: jax.Array, y: jax.Array, *, method: str, lr: f
                c_max: int = 0) -> Params:
     """Parameters after one step of the engine's update rule from a fresh optimizer state.
 
-    x (B, d), y (B,); ``c`` is traced, ``c_max`` static (see :func:`step_program`).
+    Args:
+      params: the parameters; x, y: one minibatch (B, d), (B,).
+      method, lr: as in :func:`step_program`; c: the (traced) level, at most the static ``c_max``.
     """
     init, step = step_program(method, float(lr), int(c_max))
     c = jnp.int32(c)
@@ -63,10 +73,15 @@ def update_difference(params: Params, x: jax.Array, y: jax.Array, *, lr: float, 
     """One winsorized update at ``c = 0`` against one plain SGD update on the same batch.
 
     Both go through the engine's step (:func:`one_update`); the winsorized one with ``c`` traced
-    and bounded by ``c_max``, as in a sweep. Returns a dict of floats: ``max_abs`` = max
-    |difference| of the new parameters, ``max_update`` = max |SGD update|, ``relative`` =
-    max_abs / max_update, and ``bitwise`` = 1.0 when the two parameter sets are bit-for-bit
-    identical, else 0.0.
+    and bounded by ``c_max``, as in a sweep.
+
+    Args:
+      params: the parameters; x, y: one minibatch (B, d), (B,); lr: the learning rate.
+
+    Returns:
+      A dict of floats: ``max_abs`` = max |difference| of the new parameters, ``max_update`` = max
+      |SGD update|, ``relative`` = max_abs / max_update, and ``bitwise`` = 1.0 when the two parameter
+      sets are bit-for-bit identical, else 0.0.
     """
     sgd = one_update(params, x, y, method="sgd", lr=lr)
     wins = one_update(params, x, y, method="winsorized", lr=lr, c=0, c_max=c_max)
@@ -91,14 +106,17 @@ def step_times(params: Params, x: jax.Array, y: jax.Array, *, lr: float, methods
 
     ``methods`` maps a label to the step's keyword arguments, e.g.
     ``{"sgd": {"method": "sgd"}, "winsorized": {"method": "winsorized", "c": 4, "static": True}}``
-    (``static``: the level c compiled in, as :func:`cgnb.chapters.winsorized_sgd.setting.run_winsorized` trains; otherwise c is
-    traced and bounded by ``c_max``).
+    (``static``: the level c compiled in, as :func:`cgnb.chapters.winsorized_sgd.setting.run_winsorized`
+    trains; otherwise c is traced and bounded by ``c_max``).
     Each method runs the compiled step of :func:`step_program` (the same program
     :func:`one_update` uses, so nothing is compiled twice) ``repeats`` times, carrying the
     parameters and the optimizer state from step to step (so RM3 really keeps its last
     gradients); the result is the median over ``rounds`` such runs of the time per step.
     The methods take turns round by round, so a change in the machine's load affects them
     alike. The time includes one Python dispatch per step (microseconds).
+
+    Raises:
+      ValueError: ``repeats`` or ``rounds`` below 1, or an unknown step argument.
     """
     if repeats < 1 or rounds < 1:
         raise ValueError(f"repeats and rounds must be >= 1, got {repeats}, {rounds}")
