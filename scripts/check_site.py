@@ -143,13 +143,15 @@ return {view, cells: cells.length, offscreen, wide, scroll: document.documentEle
 
 
 def chapter_problems(page: str, facts: dict, expected_claims: dict[str, tuple[str, ...]]) -> list[str]:
-    """What a chapter page must show: its status line and one inline result per expected claim."""
+    """What a chapter page must show: its status line and one inline result per expected claim.
+
+    ``expected_claims`` maps a chapter's page (``notebooks/04_coherent_gradients``) to its claim ids.
+    """
     found = []
     if not facts["status"]:
         found.append(f"{page}: no status line under the title (book/_ext/cgnb_book.py)")
-    chapter = f"ch{int(Path(page).name[:2])}"
     shown = set(facts["claims"])
-    missing = [c for c in expected_claims.get(chapter, ()) if anchor(c) not in shown]
+    missing = [c for c in expected_claims.get(page, ()) if anchor(c) not in shown]
     if missing:
         found.append(f"{page}: no inline result for claims {missing}")
     return found
@@ -183,9 +185,10 @@ def download_problems(page: str, html_root: Path) -> list[str]:
 
 
 def expected_claims() -> dict[str, tuple[str, ...]]:
-    from cgnb.chapters import EXPECTED_CLAIMS
+    """Each chapter's page (its notebook without ``.ipynb``) -> the claim ids it must show."""
+    from cgnb.chapters import all_chapters
 
-    return EXPECTED_CLAIMS
+    return {c.notebook.removesuffix(".ipynb"): c.claim_ids for c in all_chapters()}
 
 
 def color_scheme(browser, scheme: str) -> None:
