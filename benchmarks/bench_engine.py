@@ -45,7 +45,7 @@ SCAN_STEPS = 100
 VARIANTS = 5
 SWEEP_STEPS = 10
 CH5_LEVELS = (0, 1, 2, 4, 4)
-CH5_STATIC = (1, 2, 4)  # chapter 5 compiles one sweep per level (cgnb.chapters.winsorized.run_winsorized)
+CH5_STATIC = (1, 2, 4)  # chapter 5 compiles one sweep per level (cgnb.chapters.winsorized_sgd.setting.run_winsorized)
 DEFAULT_VECTORS = "XLA's default 256-bit vectors"
 DEFAULT_VECTORS_OPTION = {"xla_cpu_prefer_vector_width": 256}
 

@@ -5,8 +5,9 @@ Two subpackages, and the folder tells them apart:
   cgnb.engine    names no chapter: data, nets, per-example gradients and their statistics,
                  optax transforms, the trainer and sweeps, the result store, profiles, the
                  claims ledger, plots. Import it as ``from cgnb.engine import nets, sweep``.
-  cgnb.chapters  one module per chapter's experiments, measures and figures, built only on
-                 the engine's public API (``from cgnb.chapters import coherence``).
+  cgnb.chapters  one package per chapter (its claims, setting, measures and figures), built only
+                 on the engine's public API
+                 (``from cgnb.chapters.coherent_gradients import measures``).
 
 ``cgnb.Ledger``, ``cgnb.pick`` and ``cgnb.profile`` are the notebooks' shortcuts.
 """

@@ -152,7 +152,10 @@ return {view, cells: cells.length, offscreen, wide, scroll: document.documentEle
 
 def chapter_problems(page: str, facts: dict, expected_claims: dict[str, tuple[str, ...]]) -> list[str]:
     """What a chapter page must show: its status line and an inline result of every claim it decides
-    (an id ``anchor(claim)`` or one that extends it with the check's rule and cell)."""
+    (an id ``anchor(claim)`` or one that extends it with the check's rule and cell).
+
+    ``expected_claims`` maps a chapter's page (``notebooks/04_coherent_gradients``) to its claim ids.
+    """
     found = []
     if not facts["status"]:
         found.append(f"{page}: no status line under the title (book/_ext/cgnb_book.py)")
@@ -192,14 +195,10 @@ def download_problems(page: str, html_root: Path) -> list[str]:
 
 
 def expected_claims() -> dict[str, tuple[str, ...]]:
-    """Chapter page (docname) -> the ids of the claims it decides (those with rules)."""
-    from cgnb import chapters
+    """Each chapter's page (its notebook without ``.ipynb``) -> the ids of the claims it decides (those with rules)."""
+    from cgnb.chapters import all_chapters
 
-    if hasattr(chapters, "all_chapters"):
-        return {c.notebook.removesuffix(".ipynb"): tuple(k.id for k in c.claims if k.rules)
-                for c in chapters.all_chapters()}
-    pages = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # before the chapter packages
-    return {f"notebooks/{p}": chapters.EXPECTED_CLAIMS.get(f"ch{int(p[:2])}", ()) for p in pages}
+    return {c.notebook.removesuffix(".ipynb"): tuple(k.id for k in c.claims if k.rules) for c in all_chapters()}
 
 
 def color_scheme(browser, scheme: str) -> None:

@@ -28,9 +28,9 @@ FOLD_TAG, OPEN_TAG = "hide-input", "show-input"
 #: A cell holding one of these stays open: the reader should see it.
 KEEP_OPEN = ("per_example_grads", ".check(", ".finish(")
 #: A cell holding one of these draws a figure; its code is folded (the figure stays).
-PLOTTING = ("plt.", "fig,", "fig =", "plots.", "_figures.", ".plot(", ".imshow(")
+PLOTTING = ("plt.", "fig,", "fig =", "plots.", "figures.", ".plot(", ".imshow(")
 #: A cell holding one of these runs an experiment; its code is folded (its printed result stays).
-RUNNING = ("run_sweep(", "_sweep(", "loop.train(", "runs.", "_training.", "_runs.")
+RUNNING = ("run_sweep(", "_sweep(", "loop.train(", "runs.", "setting.")
 IMPORT_LINE = re.compile(r"^(import \S|from \S+ import |plots\.use_style\(\)|%)")
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the paper profile chapter by chapter on a machine with a GPU, highest value first.
+# Run the paper profile chapter by chapter on a machine with a GPU, in the order given.
 #
-#   bash scripts/paper_on_gpu.sh [CHAPTER ...]       # chapters as 04 05 01 ...; default: all
+#   bash scripts/paper_on_gpu.sh [CHAPTER ...]       # chapters as 04 05 01 ...; default: every chapter of
+#                                                    # cgnb.chapters.all_chapters(), in book order
 #   PAPER_STEPS=500 bash scripts/paper_on_gpu.sh 03  # a rehearsal with 500 training steps
 #
 # Before training, the paper programs are compiled for abstract inputs and their memory
@@ -20,12 +21,13 @@ OUT=${PAPER_OUT:-_build/paper}
 export CGNB_CLAIMS_DIR=${CGNB_CLAIMS_DIR:-$OUT/claims}
 mkdir -p "$OUT" "$CGNB_CLAIMS_DIR"
 chapters=("$@")
-[ ${#chapters[@]} -eq 0 ] && chapters=(04 05 01 03 06 02)
+if [ ${#chapters[@]} -eq 0 ]; then
+  read -r -a chapters <<< "$("$PY" -c "from cgnb.chapters import all_chapters; print(*(f'{c.number:02d}' for c in all_chapters()))")"
+fi
 "$PY" -c "import jax; print('backend:', jax.default_backend(), jax.devices())"
 
 if [ "${PAPER_SKIP_MEMORY:-0}" != 1 ]; then
-  names=(); for c in "${chapters[@]}"; do names+=("ch${c#0}"); done
-  "$PY" scripts/paper_programs.py "${names[@]}" --out "$OUT/paper_memory" || { echo "memory check failed"; exit 1; }
+  "$PY" scripts/paper_programs.py "${chapters[@]}" --out "$OUT/paper_memory" || { echo "memory check failed"; exit 1; }
 fi
 
 extra=()

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from cgnb.chapters import EXPECTED_CLAIMS
+from cgnb.chapters import all_chapters
 from repo_files import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,15 +59,39 @@ def test_every_citation_is_in_references_bib():
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_each_chapter_checks_all_its_claims_through_the_ledger(path):
-    chapter = f"ch{int(path.name[:2])}"
-    source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-    assert f'Ledger("{chapter}")' in source
-    last = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][-1]
-    assert f'.finish(EXPECTED_CLAIMS["{chapter}"])' in last, "the last code cell must publish the run's records"
+CHAPTERS = all_chapters()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_each_chapter_checks_all_its_claims_through_the_ledger(chapter):
+    cells = [c.source for c in nbformat.read(ROOT / chapter.notebook, as_version=4).cells if c.cell_type == "code"]
+    source = "\n".join(cells)
+    assert f'Ledger("{chapter.name}"' in source
+    assert ".finish(CHAPTER.claim_ids)" in cells[-1], "the last code cell must publish the run's records"
+    assert f"from cgnb.chapters.{chapter.name} import CHAPTER" in source
     checked = set(re.findall(r"""\.check\(\s*["'](C\d+\.\d+[a-z]?)["']""", source))
-    assert set(EXPECTED_CLAIMS[chapter]) <= checked, f"not checked: {set(EXPECTED_CLAIMS[chapter]) - checked}"
+    assert set(chapter.claim_ids) <= checked, f"not checked: {set(chapter.claim_ids) - checked}"
+
+
+def test_every_notebook_is_a_chapter_and_the_toc_lists_them_in_order():
+    assert [str(p.relative_to(ROOT)) for p in NOTEBOOKS] == [c.notebook for c in CHAPTERS]
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = [entry["file"] for entry in toc["parts"][0]["chapters"]]
+    assert listed == [c.notebook.removesuffix(".ipynb") for c in CHAPTERS], "_toc.yml's first part must list the chapters"
+    assert [c.number for c in CHAPTERS] == list(range(1, len(CHAPTERS) + 1))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.name)
+def test_a_chapters_title_is_its_notebooks_heading(chapter):
+    cells = nbformat.read(ROOT / chapter.notebook, as_version=4).cells
+    headings = [line for c in cells if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("# ")]
+    assert headings[0] == f"# {chapter.number}. {chapter.title}"
+
+
+def test_the_extension_reads_a_chapter_name_from_its_page():
+    ext = _book_ext()
+    assert [ext._chapter_id(c.notebook.removesuffix(".ipynb")) for c in CHAPTERS] == [c.name for c in CHAPTERS]
+    assert ext._chapter_id("book/claims") == "book/claims"
 
 
 def test_check_site_reads_the_toc():

@@ -123,8 +123,11 @@ def _exec_data(env, doc: str) -> dict | None:
 
 
 def _chapter_id(doc: str) -> str:
-    digits = Path(doc).name.split("_", 1)[0]
-    return f"ch{int(digits)}" if digits.isdigit() else doc
+    """The chapter name of a chapter page, the name its ledger records carry: ``notebooks/04_coherent_gradients``
+    -> ``coherent_gradients`` (a chapter's notebook is ``notebooks/<number:02d>_<name>``, see
+    :class:`cgnb.engine.book.Chapter`)."""
+    number, _, name = Path(doc).name.partition("_")
+    return name if number.isdigit() and name else doc
 
 
 def _status_facts(app, doc: str) -> dict[str, str]:

@@ -1,40 +1,53 @@
-"""The chapters of the book, built only on :mod:`cgnb.engine`'s public API.
+"""The chapters of the book, one package each, built only on :mod:`cgnb.engine`'s public API.
 
-One module per chapter, split by idea where a chapter holds more than one (the parts of one
-chapter may import each other; no chapter imports another chapter):
+Every chapter package ``cgnb.chapters.<name>`` has the same roles (a module where the chapter has
+that part): ``__init__`` defines ``CHAPTER`` (a :class:`cgnb.engine.book.Chapter`: name, number,
+title, claims and stored-run catalog), ``claims`` its claims, ``tasks`` and ``models`` its data and
+networks, ``setting`` its parameters and how a run is computed or read back, ``measures`` what it
+computes from the runs, ``figures`` every plot. No chapter imports another one.
 
-  dosage            chapter 1: agreeing features, majority vote, recognizer networks, reliance, figures
-    dosage_training   full-batch binary training that records the gradient dose; the chapter's runs
-  anatomy           chapter 2: the forward and backward pass written out, output errors, scaling
-    anatomy_units     a unit switched off, width-3 toys
-    anatomy_depth     the first-layer gradient against depth
-    anatomy_figures   the chapter's figures
-  starvation        chapter 3: the two-moons task of Pezeshki et al. (2021), spectral decoupling, its runner, figures
-  coherence         chapter 4: alpha_p / alpha_c, null worlds, per-example contributions
-    coherence_contributions per-example contributions over the first steps
-    coherence_runs    one setting's runs, computed or read back from a stored run; the stored runs
-    coherence_figures the chapter's figures
-  winsorized        chapter 5: winsorized SGD and RM3 grids, overfit measures
-    winsorized_runs   one setting's runs, computed or read back from a stored run; the stored runs
-  fields            chapter 6: the character-field task
-  minibatch         chapter 6: minibatch gradients at fixed parameters, gradient noise scale
-    minibatch_field   the gradient field around two biases and its roughness
-    minibatch_runs    the variants trained per seed, per-seed tables
-    minibatch_figures the chapter's figures
+:func:`all_chapters` finds the chapters by walking this package, so no list of them is kept by hand.
 """
+from __future__ import annotations
 
-#: The claims each chapter must check, by chapter id; the claims page lists those no record checks.
-EXPECTED_CLAIMS: dict[str, tuple[str, ...]] = {
-    "ch1": ("C1.1", "C1.2a", "C1.2", "C1.3"),
-    "ch2": ("C2.1", "C2.2", "C2.3", "C2.4", "C2.5"),
-    "ch3": ("C3.1", "C3.2", "C3.3"),
-    "ch4": ("C4.1", "C4.2", "C4.3", "C4.4", "C4.5", "C4.6"),
-    "ch5": ("C5.1", "C5.2", "C5.3", "C5.4"),
-    "ch6": ("C6.1", "C6.2", "C6.3"),
-}
+import importlib
+import pkgutil
 
-#: The module holding each chapter's stored runs as ``CATALOG`` (a :class:`cgnb.engine.runs.Catalog`).
-STORED_RUN_MODULES: dict[str, str] = {
-    "ch4": "cgnb.chapters.coherence_runs",
-    "ch5": "cgnb.chapters.winsorized_runs",
-}
+from ..engine.book import Chapter
+
+
+def all_chapters() -> list[Chapter]:
+    """Every chapter package's ``CHAPTER``, in book order (by number).
+
+    Raises:
+      ValueError: a chapter package has no ``CHAPTER``, its name is not its package's, or two
+        chapters share a number.
+    """
+    chapters = []
+    for info in pkgutil.iter_modules(__path__):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        chapter = getattr(module, "CHAPTER", None)
+        if not isinstance(chapter, Chapter):
+            raise ValueError(f"chapter package cgnb.chapters.{info.name} defines no CHAPTER (a cgnb.engine.book.Chapter)")
+        if chapter.name != info.name:
+            raise ValueError(f"cgnb.chapters.{info.name}.CHAPTER is named {chapter.name!r}; a chapter's name is its "
+                             f"package's")
+        chapters.append(chapter)
+    numbers = [c.number for c in chapters]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError(f"two chapters share a number: {sorted(numbers)}")
+    return sorted(chapters, key=lambda c: c.number)
+
+
+def chapter(name: str) -> Chapter:
+    """The chapter named ``name`` (e.g. ``"coherent_gradients"``).
+
+    Raises:
+      KeyError: no chapter has that name (the message lists the names).
+    """
+    found = {c.name: c for c in all_chapters()}
+    if name not in found:
+        raise KeyError(f"no chapter {name!r}; the chapters are {list(found)}")
+    return found[name]

@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jax
 import numpy as np
@@ -96,7 +96,7 @@ def run_dir(chapter: str, name: str, directory: Path | None = None) -> Path:
     """``<directory or results_dir()>/<chapter>/<name>``; both names must be plain folder names."""
     for what, value in (("chapter", chapter), ("run name", name)):
         if not value or any(ch in value for ch in "/\\") or value.startswith("."):
-            raise ValueError(f"a stored run's {what} must be a plain folder name such as 'ch4' or "
+            raise ValueError(f"a stored run's {what} must be a plain folder name such as 'coherent_gradients' or "
                              f"'fashion-60k'; got {value!r}")
     return (Path(directory) if directory is not None else paths.results_dir()) / chapter / name
 
@@ -298,26 +298,42 @@ def replay_sweep(run: StoredRun, prefix: str, variants_prefix: str, data, steps:
 
 @dataclasses.dataclass(frozen=True)
 class Catalog:
-    """A chapter's stored runs: their settings by name, how one is computed, and which sweep a replay checks.
+    """A chapter's stored runs: their settings by name, how one is computed, stored and read back.
+
+    A *setting* has ``load_data()`` (a :class:`cgnb.engine.data.Dataset`), ``as_dict()`` (its
+    JSON-like fields) and ``describe()`` (its scale in words, for a figure title). The chapter's
+    *results* of a setting have ``wall_s`` (seconds computing them took) and ``from_cache``
+    (whether any part came from the result cache).
 
     Attributes:
-      chapter: the chapter id, e.g. ``"ch4"`` (the folder under the results folder).
-      settings: run name -> setting; a setting has ``load_data()`` (a
-        :class:`cgnb.engine.data.Dataset`) and ``as_dict()`` (its JSON-like fields).
-      compute: ``compute(setting, data) -> (arrays, wall_s)``, the arrays to store.
-      read: ``read(run)``, a stored run as the chapter's results (:meth:`open`).
+      chapter: the chapter's name, e.g. ``"coherent_gradients"`` (the folder under the results folder).
+      settings: run name -> setting.
+      compute: ``compute(setting, data, *, progress) -> results``.
+      arrays: ``arrays(results, setting, data) -> {name: array}``, what a stored run keeps.
+      read: ``read(run) -> results``, a stored run as the chapter's results (:meth:`open`).
       replay_prefixes: ``(sweep prefix, variants prefix)`` of the stored sweep :meth:`replay` recomputes.
       replay_steps: how many of its first steps :meth:`replay` recomputes.
     """
 
     chapter: str
     settings: Mapping[str, Any]
-    compute: Any
-    read: Any
+    compute: Callable[..., Any]
+    arrays: Callable[[Any, Any, Any], Mapping[str, np.ndarray]]
+    read: Callable[[StoredRun], Any]
     replay_prefixes: tuple[str, str]
     replay_steps: int
 
+    @staticmethod
+    def available() -> bool:
+        """:func:`available`: whether stored runs can be read here."""
+        return available()
+
     def setting(self, name: str) -> Any:
+        """The setting of run ``name``.
+
+        Raises:
+          StoredRunError: the chapter has no stored run ``name`` (the message lists those it has).
+        """
         if name not in self.settings:
             raise StoredRunError(f"{self.chapter} has no stored run {name!r}; it has {sorted(self.settings)}")
         return self.settings[name]
@@ -327,10 +343,15 @@ class Catalog:
         return {**self.setting(name).as_dict(), "data_sha256": data_digest(data)}
 
     def store(self, name: str, *, directory: Path | None = None) -> Path:
-        """Compute run ``name`` and write it (:func:`save_run`); returns its folder."""
-        data = self.setting(name).load_data()
-        arrays, wall_s = self.compute(self.setting(name), data)
-        return save_run(self.chapter, name, self.config(name, data), arrays, wall_s=wall_s, directory=directory)
+        """Compute run ``name`` (through the result cache) and write it (:func:`save_run`); returns its folder."""
+        setting = self.setting(name)
+        data = setting.load_data()
+        results = self.compute(setting, data, progress=True)
+        if results.from_cache:
+            print(f"note: (parts of) this run came from the result cache; its wall time ({results.wall_s:.0f} s) "
+                  f"counts only what was computed now")
+        return save_run(self.chapter, name, self.config(name, data), self.arrays(results, setting, data),
+                        wall_s=results.wall_s, directory=directory)
 
     def open(self, name: str, *, directory: Path | None = None) -> tuple[Any, Any, StoredRun]:
         """``(setting, read(run), run)`` of run ``name`` (:meth:`load`), ``read`` turning it into the chapter's results."""
@@ -341,8 +362,31 @@ class Catalog:
         """Read run ``name``, checking its stored config against the setting asked for here (and its data)."""
         return load_run(self.chapter, name, self.config(name, self.setting(name).load_data()), directory=directory)
 
+    def title(self, run: StoredRun) -> str:
+        """A figure title for ``run``: its setting's scale (``describe()``), machine and date."""
+        return run.title(self.setting(run.name).describe())
+
     def replay(self, run: StoredRun, steps: int | None = None):
         """:func:`replay_sweep` of the run's replayed sweep over its first ``steps`` (default ``replay_steps``)."""
         sweep_prefix, variants_prefix = self.replay_prefixes
         data = self.setting(run.name).load_data()
         return replay_sweep(run, sweep_prefix, variants_prefix, data, steps or self.replay_steps)
+
+
+@dataclasses.dataclass
+class Shown:
+    """One run as a notebook shows and checks it: the profile's own run or a stored run.
+
+    Attributes:
+      name: the ledger profile (``quick``/``paper``, or the stored run's name).
+      label: the figure title.
+      ledger: the :class:`cgnb.engine.ledger.Ledger` its claims are checked in.
+      setting: the chapter's setting of the run.
+      results: the chapter's results of it (computed now, or read back by :meth:`Catalog.open`).
+    """
+
+    name: str
+    label: str
+    ledger: Any
+    setting: Any
+    results: Any

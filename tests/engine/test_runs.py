@@ -1,5 +1,6 @@
 """Tests of cgnb.engine.runs: stored runs with provenance, the config check, and the replay of a stored sweep."""
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -157,9 +158,50 @@ def test_replay_exposes_a_run_computed_otherwise(tmp_path, tiny_sweep):
 
 
 def test_a_catalog_names_its_runs_and_refuses_others(tmp_path):
-    catalog = runs.Catalog("ch9", {}, compute=None, read=None, replay_prefixes=("s", "v"), replay_steps=10)
+    catalog = runs.Catalog("ch9", {}, compute=None, arrays=None, read=None, replay_prefixes=("s", "v"),
+                           replay_steps=10)
     with pytest.raises(runs.StoredRunError, match="ch9 has no stored run 'x'; it has \\[\\]"):
         catalog.load("x", directory=tmp_path)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Setting:
+    """The smallest setting a catalog takes: data, JSON fields and a description."""
+
+    scale: float
+
+    def load_data(self):
+        x = np.arange(6, dtype=np.float32).reshape(3, 2)
+        return cdata.Dataset(x, np.arange(3), x, np.arange(3), "test", "three examples")
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    def describe(self):
+        return f"scale {self.scale}"
+
+
+def _catalog(settings):
+    def compute(setting, data, *, progress):
+        assert progress
+        return SimpleNamespace(values=setting.scale * data.x_train, wall_s=2.0, from_cache=True)
+
+    return runs.Catalog("ch9", settings, compute=compute, arrays=lambda results, setting, data: {"v": results.values},
+                        read=lambda run: run.arrays["v"], replay_prefixes=("s", "v"), replay_steps=10)
+
+
+def test_a_catalog_stores_opens_and_titles_its_runs(tmp_path, capsys):
+    catalog = _catalog({"small": _Setting(2.0)})
+    folder = catalog.store("small", directory=tmp_path)
+    assert folder == tmp_path / "ch9" / "small" and "came from the result cache" in capsys.readouterr().out
+    setting, values, run = catalog.open("small", directory=tmp_path)
+    assert setting == _Setting(2.0) and run.config["data_sha256"] == runs.data_digest(setting.load_data())
+    np.testing.assert_array_equal(values, 2.0 * setting.load_data().x_train)
+    assert catalog.title(run).startswith("stored run small: scale 2.0; ")
+    assert catalog.available() == runs.available()
+    changed = _catalog({"small": _Setting(3.0)})
+    with pytest.raises(runs.ConfigMismatch, match="scale: stored 2.0, asked 3.0"):
+        changed.open("small", directory=tmp_path)
 
 
 def test_stored_runs_are_available_in_a_checkout_or_with_the_variable(tmp_path, monkeypatch):

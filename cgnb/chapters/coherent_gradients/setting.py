@@ -1,0 +1,254 @@
+"""Chapter 4's runs: one setting's label-noise sweeps, computed or read back from a stored run.
+
+A :class:`Setting` is what the chapter's ``parameters`` cell sets. :func:`compute` trains its sweeps
+(:func:`cgnb.engine.sweep.run_sweep`: a long sweep and a finely recorded opening of the same runs,
+joined by :func:`combine`) and the per-example contributions over the first steps
+(:func:`cgnb.chapters.coherent_gradients.contributions.condense`). :func:`stored_arrays` and
+:func:`from_stored` turn :class:`Computed` into the arrays of a stored run (:mod:`cgnb.engine.runs`)
+and back, so the notebook plots and checks a stored run with the same code as the run it computes
+itself; :data:`CATALOG` lists the chapter's stored runs; :func:`paper_programs` builds the paper
+profile's programs for the memory check.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, section 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...engine import data as data_lib
+from ...engine import nets, runs, sweep
+from . import contributions
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting of the chapter (the notebook's parameters).
+
+    ``source``/``n_train``: the data (:func:`cgnb.engine.data.load_mnist`, first ``n_train``
+    training images); ``width``: hidden units of the MLP 784-width-10; the rest as named in the
+    notebook (SGD with batch 100 and learning rate 0.1 throughout, as in the paper).
+    """
+
+    source: str
+    n_train: int
+    width: int
+    noise_levels: tuple[float, ...]
+    seeds: tuple[int, ...]
+    steps: int
+    record_every: int
+    opening_steps: int
+    opening_every: int
+    stats_examples: int = 400
+    n_null: int = 3
+    contribution_steps: int = 10
+    early_examples: int | None = None
+    null_worlds: int = 1000
+
+    def __post_init__(self):
+        object.__setattr__(self, "noise_levels", tuple(float(n) for n in self.noise_levels))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+
+    def config(self) -> sweep.SweepConfig:
+        """The long sweep's configuration."""
+        return sweep.SweepConfig(sizes=(784, self.width, 10), steps=self.steps, batch_size=100, lr=0.1,
+                                 record_every=self.record_every, stats=("alphas", "coherence"),
+                                 stats_examples=self.stats_examples, n_null=self.n_null, keep_params=False)
+
+    def opening_config(self) -> sweep.SweepConfig:
+        """The opening sweep: the same runs' first ``opening_steps`` steps, recorded every ``opening_every``."""
+        return dataclasses.replace(self.config(), steps=self.opening_steps, record_every=self.opening_every,
+                                   chunk_steps=None)
+
+    def load_data(self) -> data_lib.Dataset:
+        """The first ``n_train`` training images of ``source`` and all its test images."""
+        return data_lib.subset(data_lib.load_mnist(self.source), self.n_train)
+
+    def variants(self, data: data_lib.Dataset) -> sweep.Variants:
+        """Every noise level x seed (:meth:`cgnb.engine.sweep.Variants.noise_grid`)."""
+        return sweep.Variants.noise_grid(jax.random.PRNGKey(0), data.y_train, self.noise_levels, seeds=self.seeds)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields, JSON-like (a stored run's config)."""
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """The setting's scale in words, e.g. ``60,000 fashion images, 784-2048-10, 200,000 steps, 1 seed``."""
+        seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
+        return f"{self.n_train:,} {self.source} images, 784-{self.width}-10, {self.steps:,} steps, {seeds}"
+
+
+@dataclasses.dataclass
+class Computed:
+    """A setting's results: ``result`` (opening and long sweep joined), ``early`` (the condensed
+    contributions of the first steps) and the ``opening`` sweep alone (what a replay recomputes)."""
+
+    result: Any
+    opening: Any
+    early: dict[str, np.ndarray]
+    wall_s: float = float("nan")
+
+    @property
+    def from_cache(self) -> bool:
+        """Whether (parts of) the sweeps came from the result cache."""
+        return bool(self.opening.from_cache or self.result.from_cache)
+
+
+def compute(setting: Setting, data: data_lib.Dataset | None = None, *, progress: bool | None = None) -> Computed:
+    """Train the setting's sweeps (cached and resumable) and condense its first steps' contributions.
+
+    Args:
+      setting: what to run; data: its data set (default ``setting.load_data()``);
+      progress: show progress bars (None: the engine's default).
+
+    Returns:
+      The setting's :class:`Computed`, with the seconds it took.
+    """
+    start = time.perf_counter()
+    data = setting.load_data() if data is None else data
+    variants = setting.variants(data)
+    late = sweep.run_sweep(setting.config(), data, variants, progress=progress, desc="long sweep")
+    opening = sweep.run_sweep(setting.opening_config(), data, variants, progress=progress, desc="opening")
+    early = contributions.cached_early_contributions(setting.config(), data, variants, setting.contribution_steps,
+                                                     examples=setting.early_examples)
+    condensed = contributions.condense(early, setting.null_worlds, setting.n_null)
+    return Computed(combine(opening, late), opening, condensed, time.perf_counter() - start)
+
+
+def stored_arrays(computed: Computed, setting: Setting, data: data_lib.Dataset) -> dict[str, np.ndarray]:
+    """The arrays of a stored run: the joined sweep, the opening sweep, its variants and the condensed contributions."""
+    arrays = {**runs.sweep_arrays("result", computed.result), **runs.sweep_arrays("opening", computed.opening),
+              **runs.variants_arrays("variants", setting.variants(data))}
+    arrays.update({f"early/{k}": v for k, v in computed.early.items()})
+    return arrays
+
+
+def from_stored(run: runs.StoredRun) -> Computed:
+    """The :class:`Computed` of a stored run written with :func:`stored_arrays`."""
+    return Computed(run.sweep("result"), run.sweep("opening"), run.tree("early"), run.provenance["wall_s"])
+
+
+# ----------------------------------------------------------------------------- the stored runs
+
+
+#: The chapter's stored runs (:class:`cgnb.engine.runs.Catalog`). ``fashion-60k``: all 60,000 Fashion-MNIST
+#: training images (full MNIST needs a download the CI machines cannot make) with the paper's network
+#: (784-2048-10), learning rate (0.1) and batch (100), one seed, for 200,000 steps (twice the paper's, so
+#: that the noisy runs can fit their labels; the chapter shows where they stood at 100,000). A replay
+#: recomputes the first 100 steps of its opening sweep.
+CATALOG = runs.Catalog(
+    chapter="coherent_gradients",
+    settings={"fashion-60k": Setting(source="fashion", n_train=60000, width=2048,
+                                     noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0,), steps=200_000,
+                                     record_every=500, opening_steps=2000, opening_every=20)},
+    compute=compute, arrays=stored_arrays, read=from_stored, replay_prefixes=("opening", "variants"),
+    replay_steps=100)
+
+
+# ----------------------------------------------------------------------------- showing runs side by side
+
+
+@dataclasses.dataclass
+class Shown(runs.Shown):
+    """One run as the notebook shows and checks it (:class:`cgnb.engine.runs.Shown`, ``results`` a
+    :class:`Computed`), with ``slope_steps``, the first steps over which C4.3's early loss slope is
+    taken, and ``n_test``, the number of test images."""
+
+    slope_steps: int
+    n_test: int
+
+    @property
+    def result(self):
+        return self.results.result
+
+    @property
+    def early(self) -> dict[str, np.ndarray]:
+        return self.results.early
+
+
+# ----------------------------------------------------------------------------- joining the opening to the long sweep
+
+
+#: SweepConfig fields that may differ between the two sweeps :func:`combine` joins (the rest fix the trajectory).
+_RECORDING_FIELDS = ("steps", "record_every", "chunk_steps")
+
+
+def combine(early, late, atol: float = 0.02):
+    """Join a short sweep of the first steps, recorded often, to the long sweep of the same runs.
+
+    ``early`` and ``late`` are :class:`cgnb.engine.sweep.SweepResult` of the same variants and
+    configuration except the recording (steps, ``record_every``, ``chunk_steps``): they train
+    the same trajectory (same initial parameters and minibatches). The result keeps every record
+    of ``early`` and the records of ``late`` after ``early``'s last step; ``first_learned`` takes
+    ``early``'s finer value where an example was learned within the early steps. Its config is
+    ``late``'s (so ``record_every`` is no longer the spacing of ``steps``).
+
+    Raises:
+      ValueError: the sweeps differ in anything but their recording, ``early`` is not shorter,
+        or the training accuracies of the records both hold differ by more than ``atol``
+        (the two runs are not the same trajectory).
+    """
+    a = {k: v for k, v in dataclasses.asdict(early.config).items() if k not in _RECORDING_FIELDS}
+    b = {k: v for k, v in dataclasses.asdict(late.config).items() if k not in _RECORDING_FIELDS}
+    if a != b:
+        diff = sorted(k for k in a if a[k] != b[k])
+        raise ValueError(f"combine needs sweeps of one configuration; they differ in {diff}")
+    for name in ("noise", "seed", "c", "pristine"):
+        if not np.array_equal(np.asarray(getattr(early, name)), np.asarray(getattr(late, name))):
+            raise ValueError(f"combine needs the same variants; their {name} differ")
+    if early.steps[-1] >= late.steps[-1]:
+        raise ValueError(f"the early sweep ({early.steps[-1]} steps) must be shorter than the late one "
+                         f"({late.steps[-1]})")
+    shared = np.intersect1d(early.steps, late.steps)
+    ie, il = np.searchsorted(early.steps, shared), np.searchsorted(late.steps, shared)
+    drift = np.max(np.abs(early.records["train_acc"][:, ie] - late.records["train_acc"][:, il]))
+    if drift > atol:
+        raise ValueError(f"the sweeps' training accuracies differ by {drift:.3g} > {atol} at their shared "
+                         f"steps {shared.tolist()}: not the same trajectory")
+    keep = late.steps > early.steps[-1]
+    records = {k: np.concatenate([early.records[k], np.asarray(late.records[k])[:, keep]], axis=1)
+               for k in late.records}
+    first = np.where(early.first_learned >= 0, early.first_learned, late.first_learned)
+    return dataclasses.replace(late, steps=np.concatenate([early.steps, late.steps[keep]]), records=records,
+                               first_learned=first, from_cache=early.from_cache and late.from_cache)
+
+
+# ----------------------------------------------------------------------------- the paper profile's programs
+
+
+MNIST_TEST = 10_000  # test images of MNIST and Fashion-MNIST
+
+
+def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable) -> list[tuple]:
+    """The paper profile's programs for the memory check: both sweeps' chunk programs and Figure 3's replay.
+
+    Args:
+      parameters: the notebook's ``parameters`` cell under the paper profile (every :class:`Setting` field).
+      sweep_chunk: ``sweep_chunk(config, num_variants, n_train, n_test) -> (function, abstract args)``,
+        the sweep's chunk program for abstract inputs.
+
+    Returns:
+      ``[(label, function, abstract args, abstract kwargs)]``: the long and the opening sweep's chunk,
+      then :func:`cgnb.chapters.coherent_gradients.contributions.replay_program` for all variants.
+    """
+    own = Setting(**{field.name: parameters[field.name] for field in dataclasses.fields(Setting)})
+    v, n = len(own.noise_levels) * len(own.seeds), own.n_train
+    out = []
+    for label, config in (("late", own.config()), ("opening", own.opening_config())):
+        fn, args = sweep_chunk(config, v, n, MNIST_TEST)
+        out.append((f"sweep chunk ({label}): {v} variants x {config.chunk} steps", fn, args, {}))
+    config, steps, m = own.config(), own.contribution_steps, own.early_examples or n
+
+    def replay(params, x, labels, indices):
+        return contributions.replay_program(config, x, steps, m)(params, labels, indices)
+
+    one = jax.eval_shape(lambda: nets.init(jax.random.PRNGKey(0), config.sizes))
+    params = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((v,) + a.shape, a.dtype), one)
+    args = (params, jax.ShapeDtypeStruct((n, config.sizes[0]), jnp.float32), jax.ShapeDtypeStruct((v, n), jnp.int32),
+            jax.ShapeDtypeStruct((v, steps, config.batch_size), jnp.int32))
+    out.append((f"early contributions (Figure 3): {v} variants x {steps} steps x {m} examples", replay, args, {}))
+    return out
