@@ -8,10 +8,15 @@ named in ``_config.yml`` when cgnb cannot be imported (a fresh Colab runtime), a
 nothing when it can (a local checkout with ``pip install -e .``).
 
 Folding (the site shows the narrative first): ``sync`` tags ``hide-input`` every code cell that
-:func:`folds` picks (install, imports, plotting, training runners), so chapter authors do not tag
-by hand. The cells a reader should see stay open: the ``parameters`` cell, the per-example
-gradient line and the claim checks (``check`` reports them if folded). A cell tagged
-``show-input`` is never folded.
+:func:`folds` picks (install, imports, the ``parameters`` cell, plotting, training runners), so chapter
+authors do not tag by hand. The cells a reader should see stay open: the per-example gradient line
+and the claim decisions (``check`` reports them if folded). A cell tagged ``show-input`` is never folded.
+
+What a reader reads (:func:`reader_problems`, part of ``check``): a visible code cell has at most
+:data:`MAX_VISIBLE_LINES` lines of at most :data:`MAX_COLUMNS` characters; the Markdown never types a
+measured number or a verdict (numbers and verdicts come from the run through myst-nb's ``glue``). A
+number the source itself states (``0.972``, ``4/9``) is listed in the cell as
+``<!-- source numbers: 0.972 -->``.
 """
 from __future__ import annotations
 
@@ -26,12 +31,24 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 INSTALL_TAG = "cgnb-install"
 FOLD_TAG, OPEN_TAG = "hide-input", "show-input"
 #: A cell holding one of these stays open: the reader should see it.
-KEEP_OPEN = ("per_example_grads", ".check(", ".finish(")
+KEEP_OPEN = ("per_example_grads", ".decide(", "decide_", ".finish(")
 #: A cell holding one of these draws a figure; its code is folded (the figure stays).
 PLOTTING = ("plt.", "fig,", "fig =", "plots.", "figures.", ".plot(", ".imshow(")
 #: A cell holding one of these runs an experiment; its code is folded (its printed result stays).
 RUNNING = ("run_sweep(", "_sweep(", "loop.train(", "runs.", "setting.")
 IMPORT_LINE = re.compile(r"^(import \S|from \S+ import |plots\.use_style\(\)|%)")
+MAX_VISIBLE_LINES, MAX_COLUMNS = 12, 88
+HIDDEN_TAGS = {FOLD_TAG, "remove-input", "remove-cell"}
+#: Markdown that is not prose: code, glue and other roles, math, links, HTML comments and tags.
+NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\{[a-z:-]+\}`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\]\([^)]*\)|<!--.*?-->|<[^>]+>",
+                       re.S)
+#: A measured-looking number: a decimal with two or more digits after the point, or a factor like 12.1x.
+TYPED_NUMBER = re.compile(r"(?<![\w.])\d*\.\d{2,}(?![\w.])|(?<![\w.])\d+(?:\.\d+)?\s?[x×](?!\w)")
+#: A verdict typed for a claim: "C4.1 holds", "C5.2 is not reproduced", "**refuted**".
+TYPED_VERDICT = re.compile(r"(?:\bthe claim|\bit|C\d+\.\d+[a-z]?)\W{0,3}(?:is |was |are )?"
+                           r"(?:holds|held|refuted|not reproduced|inconclusive)\b(?!\s+(?:if|when|only|unless)\b)"
+                           r"|\*\*(?:holds|refuted|not reproduced|inconclusive|not testable)\*\*", re.I)
+SOURCE_NUMBERS = re.compile(r"<!--\s*source numbers:(.*?)-->", re.S)
 
 
 def repository_url() -> str:
@@ -60,8 +77,8 @@ def _code_lines(source: str) -> list[str]:
 
 
 def must_stay_open(cell) -> bool:
-    """The parameters cell, the per-example gradient line and the claim checks."""
-    return "parameters" in cell.metadata.get("tags", []) or any(k in cell.source for k in KEEP_OPEN)
+    """The per-example gradient line and the claim decisions."""
+    return "parameters" not in cell.metadata.get("tags", []) and any(k in cell.source for k in KEEP_OPEN)
 
 
 def folds(cell) -> bool:
@@ -70,9 +87,39 @@ def folds(cell) -> bool:
     if cell.cell_type != "code" or OPEN_TAG in tags or must_stay_open(cell):
         return False
     lines = _code_lines(cell.source)
-    if INSTALL_TAG in tags or (lines and all(IMPORT_LINE.match(line) for line in lines)):
+    if INSTALL_TAG in tags or "parameters" in tags or (lines and all(IMPORT_LINE.match(line) for line in lines)):
         return True
     return any(k in cell.source for k in PLOTTING + RUNNING)
+
+
+def typed_in_markdown(source: str) -> list[str]:
+    """Measured-looking numbers and verdicts typed in one Markdown cell (outside code, math, glue, links),
+    except the numbers its ``<!-- source numbers: ... -->`` comment lists."""
+    allowed = {n.strip() for group in SOURCE_NUMBERS.findall(source) for n in group.split(",")}
+    prose = NOT_PROSE.sub(" ", source)
+    numbers = [m.group(0).strip() for m in TYPED_NUMBER.finditer(prose) if m.group(0).strip() not in allowed]
+    return numbers + [m.group(0) for m in TYPED_VERDICT.finditer(prose)]
+
+
+def reader_problems(nb) -> list[str]:
+    """What a reader should not meet: long or wide visible code cells, numbers or verdicts typed in prose."""
+    found = []
+    for i, cell in enumerate(nb.cells, 1):
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type == "code" and not tags & HIDDEN_TAGS:
+            lines = cell.source.splitlines()
+            if len(lines) > MAX_VISIBLE_LINES:
+                found.append(f"cell {i}: a visible code cell of {len(lines)} lines (at most {MAX_VISIBLE_LINES}; "
+                             f"move bookkeeping into the chapter package)")
+            wide = [n for n, line in enumerate(lines, 1) if len(line) > MAX_COLUMNS]
+            if wide:
+                found.append(f"cell {i}: lines {wide} are wider than {MAX_COLUMNS} columns")
+        elif cell.cell_type == "markdown":
+            typed = typed_in_markdown(cell.source)
+            if typed:
+                found.append(f"cell {i}: Markdown types {typed} (glue measured numbers and verdicts from the run; "
+                             f"list a number the source states in <!-- source numbers: ... -->)")
+    return found
 
 
 def problems(path: Path) -> list[str]:
@@ -89,10 +136,10 @@ def problems(path: Path) -> list[str]:
         if folds(cell) and FOLD_TAG not in tags:
             found.append(f"code cell {i} should be folded (tag {FOLD_TAG!r}; run `python scripts/notebooks.py sync`)")
         if must_stay_open(cell) and ({FOLD_TAG, "remove-input", "remove-cell"} & set(tags)):
-            found.append(f"code cell {i} must stay open (parameters, per-example gradients or claim checks)")
+            found.append(f"code cell {i} must stay open (per-example gradients or claim decisions)")
     if any(c.get("outputs") or c.get("execution_count") for c in code):
         found.append("has stored outputs (run `python scripts/notebooks.py sync` to strip them)")
-    return found
+    return found + reader_problems(nb)
 
 
 def sync(path: Path) -> None:
