@@ -405,7 +405,7 @@ def train_with_snapshots(loss_fn: Loss, params: Params, x: np.ndarray, y: np.nda
         raise ValueError(f"snapshot steps must lie in [0, {steps}], got {list(snapshot_steps)}")
     order = jnp.asarray(sampler.batch_indices(seed, 0, steps, len(y), batch_size, "epochs"))
     keys = jax.random.split(jax.random.PRNGKey(seed), steps) if noisy else None
-    trace, snapshots = loop.train_with_snapshots(
+    trace, snapshots = loop.train_keeping_snapshots(
         _mean_loss_gradient(loss_fn), optimizer, params, jnp.asarray(x), jnp.asarray(y), steps=steps,
         snapshot_steps=snapshot_steps, indices=order, keys=keys, step_probe=_loss_probe,
         block_reduce=loop.block_all)
