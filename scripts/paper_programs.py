@@ -52,10 +52,11 @@ def _stacked(tree, v: int):
     return jax.tree_util.tree_map(lambda a: S((v,) + a.shape, a.dtype), tree)
 
 
-def sweep_chunk(config: sweep.SweepConfig, num_variants: int, n_train: int, n_test: int) -> tuple[Callable, tuple]:
-    """The sweep's chunk program (:func:`cgnb.engine.sweep._programs`) and its abstract inputs
-    ``(states, variants, arrays, indices (V, chunk, B), start)`` for V variants on (n_train, d) data."""
-    init, chunk = sweep._programs(config)
+def sweep_chunk(config: sweep.SweepConfig, num_variants: int, n_train: int, n_test: int,
+                level: int | None = None) -> tuple[Callable, tuple]:
+    """The sweep's chunk program (:func:`cgnb.engine.sweep.programs`, ``level`` compiled in) and its abstract
+    inputs ``(states, variants, arrays, indices (V, chunk, B), start)`` for V variants on (n_train, d) data."""
+    init, chunk = sweep.programs(config, level)
     v, d = num_variants, config.sizes[0]
     arrays = sweep.Arrays(S((n_train, d), jnp.float32), S((n_train,), jnp.int32),
                           S((n_test, d), jnp.float32), S((n_test,), jnp.int32))
@@ -143,9 +144,8 @@ def ch5() -> list[Program]:
     out = []
     for method, c in (("sgd", 0), ("rm3", 0), ("winsorized", max(p["cs"]))):
         config = sweep.SweepConfig(sizes=sizes, steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
-                                   method=method, c_max=c, static_c=method == "winsorized",
-                                   record_every=p["record_every"], keep_params=False)
-        fn, args = sweep_chunk(config, plain, p["n_train"], p["n_test"])
+                                   method=method, c_max=c, record_every=p["record_every"], keep_params=False)
+        fn, args = sweep_chunk(config, plain, p["n_train"], p["n_test"], level=c)
         out.append((f"sweep chunk {method}{f' c={c}' if c else ''}: {plain} variants x {config.chunk} steps",
                     fn, args, {}))
     return out
@@ -160,7 +160,7 @@ def ch6() -> list[Program]:
     segment = p["mid_step"]
     record_every = math.gcd(p["steps"], p["mid_step"])
     gradient = minibatch._mean_loss_gradient(minibatch.make_loss(p["dropout_rate"]))
-    fn = functools.partial(loop._jitted_train, gradient, optimizer, steps=segment, record_every=record_every,
+    fn = functools.partial(loop.jitted_train, gradient, optimizer, steps=segment, record_every=record_every,
                            step_probe=minibatch._loss_probe, block_reduce=loop.block_all)
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), segment))
     args = (params, S((p["n_train"], sizes[0]), jnp.float32), S((p["n_train"],), jnp.float32))

@@ -177,7 +177,7 @@ def run_winsorized(config: sweep.SweepConfig, data, variants: sweep.Variants, **
     """
     results = {}
     for c in sorted(int(v) for v in np.unique(variants.c)):
-        cfg = dataclasses.replace(config, method="winsorized", c_max=c, static_c=True)
+        cfg = dataclasses.replace(config, method="winsorized", c_max=c)
         results[c] = sweep.run_sweep(cfg, data, variants[variants.c == c],
                                      **{"desc": f"winsorized c={c}", **kwargs})
     return results

@@ -24,6 +24,17 @@ def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
     return value
 
 
+def optional_integer(name: str, value: Any, *, minimum: int | None = None) -> int | None:
+    """None, or :func:`integer` of ``value``: a setting whose default (None) means "all" or "automatic"."""
+    if value is None:
+        return None
+    try:
+        return integer(name, value, minimum=minimum)
+    except ValueError:
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name} must be None (the default) or an integer{bound}, got {value!r}") from None
+
+
 def real(name: str, value: Any, *, low: float | None = None, high: float | None = None,
          positive: bool = False) -> float:
     """``value`` as a finite ``float`` (not a string, not bool), optionally in ``[low, high]`` or ``> 0``."""

@@ -135,7 +135,7 @@ def test_run_winsorized_static_levels_match_the_traced_engine_sweep():
     static = winsorized.run_winsorized(config, ds, variants, cache=False, progress=False)
     assert sorted(static) == [1, 2]
     for c, result in static.items():
-        assert result.config.c_max == c and result.config.static_c and list(result.c) == [c]
+        assert result.config.c_max == c and list(result.c) == [c]
         v = int(traced.index(c=c)[0])
         np.testing.assert_allclose(result.train_loss[0], traced.train_loss[v], rtol=1e-5)
 
