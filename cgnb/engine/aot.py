@@ -17,18 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import jax
 
 from . import profiles, xla
 
 GIB = 2 ** 30
 T4_LIMIT = 15 * GIB  # a 16 GB Colab T4 leaves about 15 GiB to a program
 FIELDS = ("argument", "output", "temp", "alias", "generated_code")
-
-
-def abstract(tree: Any) -> Any:
-    """``tree`` with every array (or ``ShapeDtypeStruct``) replaced by its ``ShapeDtypeStruct``."""
-    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
 
 
 def program_memory(fn: Callable, *args: Any, **kwargs: Any) -> dict[str, float | None]:

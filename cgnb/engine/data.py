@@ -35,10 +35,6 @@ class Dataset:
     source: str
     description: str
 
-    @property
-    def num_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
-
     def __repr__(self) -> str:
         return (f"Dataset(source={self.source!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
                 f"{self.description})")
@@ -179,10 +175,6 @@ class NoisyLabels:
     pristine: np.ndarray
     fraction: float
     proper_accuracy: float
-
-    @property
-    def corrupt(self) -> np.ndarray:
-        return ~self.pristine
 
 
 def expected_proper_accuracy(fraction: float, num_classes: int = 10) -> float:
