@@ -8,6 +8,8 @@ settings the notebook itself would run with.
 
 The figures are those of the backend that compiles (on a CPU, XLA:CPU's buffer assignment);
 a GPU compilation fuses and lays out differently, so they estimate, not measure, a GPU's use.
+
+Reference: JAX ahead-of-time lowering and compilation, https://jax.readthedocs.io/en/latest/aot.html
 """
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Every public entry point (configs, variants, data helpers) validates its arguments once, here,
 instead of letting a bad value train silently (``c=2.5`` truncated to 2, ``lr=inf``) or fail
 deep inside tracing with a raw JAX error.
+
+Reference: the numeric tower of Python's ``numbers`` module (PEP 3141).
 """
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ An *output loss* compares a model's outputs with targets, ``(outputs (B, ...), y
 :func:`cross_entropy`, :func:`logistic`, :func:`squared_error`. :class:`MLPLoss` turns one into a
 :data:`Loss` of an MLP that pergrad's fast paths recognise. :func:`accuracy` and
 :func:`binary_accuracy` are batch metrics (scalars); :func:`mean_loss` is the batch objective.
+
+Reference: Goodfellow, Bengio and Courville, "Deep Learning" (2016), section 6.2.2 (output units and losses).
 """
 from __future__ import annotations
 

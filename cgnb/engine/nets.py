@@ -8,6 +8,8 @@ Parameters are a list with one dict per dense layer::
 A hidden layer computes ``h = relu(bn(h_prev @ w + b))`` (``bn`` only with batch norm,
 then ``dropout`` when asked); the last layer is linear and returns logits (or the
 regression output). Inputs are ``(B, d_in)`` arrays, outputs ``(B, d_out)``.
+
+Reference: Glorot and Bengio, AISTATS 2010 (initialisation); Ioffe and Szegedy, ICML 2015 (batch norm).
 """
 from __future__ import annotations
 

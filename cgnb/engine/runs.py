@@ -17,6 +17,8 @@ A stored run is the folder ``<results>/<chapter>/<name>/`` (:func:`cgnb.engine.p
 
 :func:`save_run` writes a run (both files atomically), :func:`load_run` reads one and checks
 that its stored config is what the chapter asks for (:class:`ConfigMismatch` lists what differs).
+
+Reference: ``numpy.savez_compressed`` and ``numpy.load(allow_pickle=False)`` (the ``.npz`` format).
 """
 from __future__ import annotations
 

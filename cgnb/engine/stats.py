@@ -14,6 +14,8 @@ Losses follow :data:`cgnb.engine.losses.Loss` (per-example, (B,)); an
 
 A zero gradient has no direction: :func:`mean_pairwise_cosine` raises a ValueError for a zero
 row instead of giving it some cosine.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, sections 2.2 (coherence) and 2.4 (alpha_p, alpha_c).
 """
 from __future__ import annotations
 

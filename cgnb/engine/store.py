@@ -9,6 +9,8 @@ are atomic (:func:`atomic_write`); an unreadable entry is a cache miss: it is re
 warning, moved aside as ``<name>.corrupt-<time>`` and recomputed (:func:`read_entry`).
 :func:`memoize` stores pytrees of dicts/lists/tuples of arrays and Python scalars; sweeps keep
 their checkpoints and results here too. ``CGNB_NO_CACHE`` is read by :func:`enabled` only.
+
+Reference: the ``.npz`` format (``numpy.lib.format``), read with ``allow_pickle=False``.
 """
 from __future__ import annotations
 

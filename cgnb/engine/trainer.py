@@ -18,6 +18,8 @@ For example, the three methods of :mod:`cgnb.engine.sweep`::
     Step(loss, "mean", optax.sgd(lr))                                         # sgd
     Step(loss, "mean", optax.chain(transforms.rm3(), optax.sgd(lr)))          # rm3
     Step(loss, "per_example", optax.chain(transforms.winsorized_mean(c, c_max), optax.sgd(lr)))
+
+Reference: optax's ``GradientTransformation``, https://optax.readthedocs.io
 """
 from __future__ import annotations
 

@@ -9,6 +9,9 @@ Contents
 Chain them before an optimizer, e.g. ``optax.chain(winsorized_mean(c), optax.sgd(lr))`` fed
 per-example gradients, or ``optax.chain(rm3(), optax.sgd(lr))`` fed mean gradients
 (:mod:`cgnb.engine.trainer` builds such steps).
+
+Reference: Chatterjee, ICLR 2020, section 3 (winsorized SGD); Zielinski, Krishnan and Chatterjee,
+arXiv 2003.07422 (RM3).
 """
 from __future__ import annotations
 

@@ -10,22 +10,16 @@ import pytest
 
 from cgnb.engine import losses, nets, pergrad, trainer, transforms
 
+from mlp_problems import step_problem
+
 LOSS = losses.MLPLoss()
 
 
 # ----------------------------------------------------------------------------- steps
 
 
-def tiny_problem(steps=3, batch=8, sizes=(10, 300, 4)):
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
-    params = nets.init(k1, sizes)
-    xs = jax.random.normal(k2, (steps, batch, sizes[0]))
-    ys = jax.random.randint(k3, (steps, batch), 0, sizes[-1])
-    return params, xs, ys
-
-
 def test_step_rules_and_chain():
-    params, xs, ys = tiny_problem(steps=1)
+    params, xs, ys = step_problem(steps=1)
     x, y = xs[0], ys[0]
     mean = trainer.Step(LOSS, "mean", optax.sgd(0.5))
     grads = mean.gradient(params, x, y)

@@ -9,6 +9,8 @@
 :class:`SweepConfig` has every field of the four (``SweepConfig(sizes=..., steps=..., method=...)``)
 and ``keep_params``; each concern checks its own fields, and the sweep checks what ties them
 together. The conventions the fields describe are in :mod:`cgnb.engine.sweep`'s docstring.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, sections 2.1 and 3.1 (the experiments sweeps run).
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 :class:`ModelConfig` holds the widths and the initial scale; :data:`per_example_loss` is the loss;
 :func:`init_params` the initial parameters of a variant's seed.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, sections 2.1 and 3.1 (the MLPs of the experiments).
 """
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """What a sweep produced (:class:`SweepResult`) and its files: the result ``.npz`` and the resumable
 checkpoint, both written atomically with :mod:`cgnb.engine.store`.
+
+Reference: the ``.npz`` format (``numpy.lib.format``), read with ``allow_pickle=False``.
 """
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ After each chunk the training state and the records so far are written atomicall
 ``checkpoint.npz``, so an interrupted sweep resumes from its last finished chunk and a finished
 one (``result.npz``) is loaded without training; an unreadable file is moved aside with a warning
 and recomputed. ``cache=False`` or ``CGNB_NO_CACHE=1`` bypass it.
+
+Reference: ``jax.sharding`` (the variant axis split over local devices).
 """
 from __future__ import annotations
 

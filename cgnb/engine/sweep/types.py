@@ -2,6 +2,8 @@
 
 The configuration (:mod:`.config`), the variants (:mod:`.variants`) and the result (:mod:`.results`)
 are the sweep's public records; these are the containers every other module of the package shares.
+
+Reference: JAX pytrees (``NamedTuple`` s are pytrees), https://jax.readthedocs.io/en/latest/pytrees.html
 """
 from __future__ import annotations
 

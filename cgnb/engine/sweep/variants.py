@@ -3,6 +3,8 @@
 Variants differ only in data: training labels (label noise), the pristine mask, the seed
 (initialisation, minibatch order and null-world masks) and the winsorization level ``c``. Variants
 with the same seed share initialisation and minibatch order, whatever their labels or ``c``.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, section 2.1 (label noise with pristine examples).
 """
 from __future__ import annotations
 

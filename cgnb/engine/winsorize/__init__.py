@@ -18,6 +18,8 @@ Modules
 
 All algorithms give the exact order statistics. A new one is one more module with
 ``bounds(keys (n, ...), c) -> (lo, hi)`` and one entry in :data:`kernel.BOUNDS`.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, section 3.
 """
 from .columns import GENERIC_TILE, winsorize, winsorize_tree
 from .kernel import (METHODS, NETWORK_MAX_BATCH, NETWORK_MAX_LEVEL, NETWORK_MAX_WORK, check_c, check_levels,

@@ -31,7 +31,8 @@ BOUNDS: dict[str, Callable[[jax.Array, Any], tuple[jax.Array, jax.Array]]] = {
 }
 METHODS = ("network", *BOUNDS)
 #: On the CPU the network serves c (or c_max) <= NETWORK_MAX_LEVEL with B * c <= NETWORK_MAX_WORK and
-#: B <= NETWORK_MAX_BATCH (where XLA:CPU compiles it in seconds); bisection everything else.
+#: B <= NETWORK_MAX_BATCH, the region where its unrolled program compiles quickly (book/performance.md,
+#: "Engine notes"); bisection everything else.
 NETWORK_MAX_LEVEL = 6
 NETWORK_MAX_WORK = 600
 NETWORK_MAX_BATCH = 128

@@ -7,8 +7,10 @@ import optax
 import pytest
 from jax import lax
 
-from cgnb.engine import losses, nets, pergrad, sweep, transforms
+from cgnb.engine import losses, pergrad, sweep, transforms
 from cgnb.engine.winsorize import kernel, network, outer
+
+from mlp_problems import step_problem
 
 LOSS = losses.MLPLoss()
 
@@ -69,19 +71,11 @@ def run_steps(init, step, params, xs, ys):
     return lax.scan(body, (params, init(params)), (xs, ys))[0][0]
 
 
-def tiny_problem(steps=3, batch=8, sizes=(10, 300, 4)):
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
-    params = nets.init(k1, sizes)
-    xs = jax.random.normal(k2, (steps, batch, sizes[0]))
-    ys = jax.random.randint(k3, (steps, batch), 0, sizes[-1])
-    return params, xs, ys
-
-
 @pytest.mark.parametrize("method, c, c_max, traced", [
     ("sgd", 0, 0, False), ("rm3", 0, 0, False), ("winsorized", 2, 2, False), ("winsorized", 0, 0, False),
     ("winsorized", 1, 3, True), ("winsorized", 0, 3, True)])
 def test_method_steps_are_bit_identical_to_the_former_engine(method, c, c_max, traced):
-    params, xs, ys = tiny_problem()
+    params, xs, ys = step_problem()
 
     def new(level):
         step = sweep.method_step(method, 0.1, level, c_max)
