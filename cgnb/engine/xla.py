@@ -32,7 +32,7 @@ def staging() -> bool:
     """True while a function is being staged out into a program (traced by ``jax.jit``, ``jax.eval_shape``,
     a ``lax.scan`` body, ...): a new constant is then a tracer. False at the top level and under
     ``vmap`` or ``grad`` alone, which run their primitives eagerly."""
-    return isinstance(jnp.zeros((), jnp.bool_), jax.core.Tracer)
+    return isinstance(jnp.asarray(False), jax.core.Tracer)
 
 
 def jit(fn: Callable, **kwargs: Any) -> Callable:
