@@ -51,7 +51,8 @@ class PerExample(abc.ABC):
 
     @abc.abstractmethod
     def group_sums(self, weights: jax.Array) -> Params:
-        """``sum_i w_ki g_i`` for every row k of ``weights`` (K, B): leaves with a leading axis K."""
+        """The total ``sum_i g_i``, then ``sum_i w_ki g_i`` for every row k of ``weights`` (K, B) (e.g. a group's
+        boolean mask): leaves with a leading axis 1 + K."""
 
     @abc.abstractmethod
     def winsorized_mean(self, c: int | jax.Array, c_max: int | None = None, method: str | None = None) -> Params:
@@ -80,7 +81,10 @@ class Materialised(PerExample):
                    for leaf in jax.tree_util.tree_leaves(self.grads))
 
     def group_sums(self, weights: jax.Array) -> Params:
-        return jax.tree_util.tree_map(lambda leaf: jnp.tensordot(weights, leaf, axes=1), self.grads)
+        def sums(leaf):
+            return jnp.tensordot(_with_total(weights, jnp.zeros(leaf.shape[:1], leaf.dtype)), leaf, axes=1)
+
+        return jax.tree_util.tree_map(sums, self.grads)
 
     def winsorized_mean(self, c: int | jax.Array, c_max: int | None = None, method: str | None = None) -> Params:
         return winsorize.winsorize_tree(self.grads, c, c_max, method)
@@ -118,7 +122,8 @@ class MLPFactors(PerExample):
         return sum(layer_sq_norms(a, d) for a, d in zip(self.inputs, self.deltas))
 
     def group_sums(self, weights: jax.Array) -> Params:
-        return [_weighted_layer_grads(a, d, weights) for a, d in zip(self.inputs, self.deltas)]
+        cotangents = _with_total(weights, self.losses)
+        return [_weighted_layer_grads(a, d, cotangents) for a, d in zip(self.inputs, self.deltas)]
 
     def winsorized_mean(self, c: int | jax.Array, c_max: int | None = None, method: str | None = None) -> Params:
         return winsorize.winsorize_outer(self.inputs, self.deltas, c, c_max, method)
@@ -140,6 +145,11 @@ def layer_sq_norms(a: jax.Array, d: jax.Array, *, bias: bool = True) -> jax.Arra
     """
     a_sq = jnp.sum(a * a, axis=1)
     return ((a_sq + 1.0) if bias else a_sq) * jnp.sum(d * d, axis=1)
+
+
+def _with_total(weights: jax.Array, losses: jax.Array) -> jax.Array:
+    """A row of ones (the total), then ``weights`` (K, B) cast to the dtype of ``losses`` (B,): (1 + K, B)."""
+    return jnp.concatenate([jnp.ones_like(losses)[None], weights.astype(losses.dtype)])
 
 
 def _weighted_layer_grads(a: jax.Array, d: jax.Array, weights: jax.Array) -> dict:
@@ -250,18 +260,18 @@ def mlp_per_example_sq_norms(loss: MLPLoss, params: Params, x: jax.Array, y: jax
 
 
 def group_sums(loss: Loss, params: Params, x: jax.Array, y: jax.Array, weights: jax.Array) -> Params:
-    """``sum_i w_ki g_i`` for every row k of ``weights`` (K, B): leaves with a leading axis K.
+    """:meth:`PerExample.group_sums` of ``loss``'s per-example gradients: the total ``sum_i g_i``, then
+    ``sum_i w_ki g_i`` for every row k of ``weights`` (K, B): leaves with a leading axis 1 + K.
 
-    Where :class:`MLPFactors` apply, one backward pass and one matrix product per layer for all K
-    (:meth:`MLPFactors.group_sums`); otherwise one backward pass of ``loss`` per row (separate passes,
-    not ``vmap``), with no per-example gradients. ``weights`` are cast to the losses' dtype.
+    Where :class:`MLPFactors` apply, one backward pass and one matrix product per layer for all rows;
+    otherwise one backward pass of ``loss`` per row (separate passes, not ``vmap``), with no
+    per-example gradients. ``weights`` (bool or float) are cast to the losses' dtype.
     """
     check_batch(x, y)
     if _factorable(loss, params, None):
-        f = mlp_factors(loss, params, x, y)
-        return f.group_sums(weights.astype(f.losses.dtype))
+        return mlp_factors(loss, params, x, y).group_sums(weights)
     losses, vjp = jax.vjp(lambda p: loss(p, x, y), params)
-    per_row = [vjp(w)[0] for w in weights.astype(losses.dtype)]
+    per_row = [vjp(w)[0] for w in _with_total(weights, losses)]
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *per_row)
 
 

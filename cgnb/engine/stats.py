@@ -156,10 +156,9 @@ def group_alphas_many(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
     masks = _as_masks(masks, x.shape[0])
     if masks.ndim != 2:
         raise ValueError(f"masks must be (K, B), got shape {masks.shape}")
-    rows = jnp.concatenate([jnp.ones((1, x.shape[0]), bool), masks])  # (K + 1, B): g, then each g_p
-    grads = group_sums(loss_fn, params, x, y, rows)
+    weights = masks.astype(jnp.result_type(*jax.tree_util.tree_leaves(params)))  # the losses' dtype
+    grads = group_sums(loss_fn, params, x, y, weights)  # leaves (K + 1, ...): g, then each g_p
     sq, dot_p, sq_p, sq_c, dot_pc = _sums_and_dots(grads)
-    weights = masks.astype(sq.dtype)
     dot_c = sq - dot_p
     norm_p, norm_c = jnp.sqrt(sq_p), jnp.sqrt(sq_c)
     return {

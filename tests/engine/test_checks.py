@@ -104,7 +104,7 @@ def test_empty_batches_and_mismatched_shapes_are_clear_errors():
     empty_x, empty_y = jnp.zeros((0, 4)), jnp.zeros((0,), jnp.int32)
     for call in (lambda: stats.coherence(loss, params, empty_x, empty_y),
                  lambda: pergrad.per_example_grads(loss, params, empty_x, empty_y),
-                 lambda: pergrad.group_sums(loss, params, empty_x, empty_y, jnp.ones((1, 0)))):
+                 lambda: pergrad.group_sums(loss, params, empty_x, empty_y, jnp.ones((1, 0), bool))):
         with pytest.raises(ValueError, match=r"empty batch|batch is empty"):
             call()
     with pytest.raises(ValueError, match=r"batch_size must be in \[1, n=10\], got 0"):

@@ -122,23 +122,23 @@ def test_both_forms_offer_the_same_operations():
         np.testing.assert_allclose(pergrad.ravel(g.mean()), rows.mean(axis=0), rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(g.sq_norms(), np.sum(rows ** 2, axis=1), rtol=1e-5)
         weights = jnp.asarray(np.random.default_rng(0).normal(size=(3, x.shape[0])), jnp.float32)
-        sums = g.group_sums(weights)
-        for k in range(3):
+        sums = g.group_sums(weights)  # the total, then one row per weight vector
+        for k, w in enumerate([np.ones(x.shape[0]), *np.asarray(weights)]):
             np.testing.assert_allclose(pergrad.ravel(jax.tree_util.tree_map(lambda l: l[k], sums)),
-                                       np.asarray(weights[k]) @ rows, rtol=1e-4, atol=1e-6)
+                                       w @ rows, rtol=1e-4, atol=1e-6)
         assert tree_max_abs_diff(g.materialise(), materialised.grads) < 1e-6
     assert tree_max_abs_diff(factors.winsorized_mean(1), materialised.winsorized_mean(1)) < 1e-6
 
 
 def test_group_sums_without_per_example_gradients():
     params, x, y = mlp_problem()
-    weights = jnp.array([[1.0] * 8, [1.0, 0.0] * 4])
+    masks = jnp.array([[True, False] * 4, [False] * 8])
     rows = loop_grads(xent, params, x, y)
     for loss in (XENT, xent):  # factors, or one backward pass per row
-        sums = pergrad.group_sums(loss, params, x, y, weights)
-        for k in range(2):
+        sums = pergrad.group_sums(loss, params, x, y, masks)
+        for k, w in enumerate([np.ones(8), *np.asarray(masks, np.float32)]):
             np.testing.assert_allclose(pergrad.ravel(jax.tree_util.tree_map(lambda l: l[k], sums)),
-                                       np.asarray(weights[k]) @ rows, rtol=1e-4, atol=1e-6)
+                                       w @ rows, rtol=1e-4, atol=1e-6)
 
 
 def test_layer_sq_norms_with_and_without_the_bias():
