@@ -7,6 +7,8 @@ shown at its natural size in the text column of a 1400 px window, so its labels 
 ``book/_ext``); :func:`grid` shrinks the panels of anything wider. Colours are colour-blind safe
 (Okabe and Ito's palette without its light yellow, orange and sky blue, plus two dark hues; the
 dark part of ``plasma`` for ordered series): each has a contrast of at least 3:1 against white.
+
+Reference: Okabe and Ito, "Color Universal Design" (2008); WCAG 2.1 contrast ratio.
 """
 from __future__ import annotations
 
