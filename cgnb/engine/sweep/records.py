@@ -60,9 +60,21 @@ def _coherence(params, x, y, pristine, null_masks) -> dict[str, jax.Array]:
     return {"coherence": stats.coherence(per_example_loss, params, x, y)}
 
 
+def _model(params, x, y, pristine, null_masks) -> dict[str, jax.Array]:
+    """The network itself on the statistics subset: ``weight_norm`` (L,) the Frobenius norm of each layer's
+    weights, ``logit_spread`` the mean over examples of the largest minus the smallest logit, and
+    ``dead_units`` (L - 1,) the fraction of each hidden layer's units that no example activates."""
+    trace = nets.forward(params, x, intermediates=True)
+    logits = trace.outputs
+    return {"weight_norm": jnp.stack([jnp.linalg.norm(layer["w"]) for layer in params]),
+            "logit_spread": jnp.mean(jnp.max(logits, axis=-1) - jnp.min(logits, axis=-1)),
+            "dead_units": jnp.stack([jnp.mean(jnp.all(s == 0, axis=0)) for s in trace.masks])}
+
+
 STATISTICS: dict[str, Statistic] = {
     "alphas": Statistic("alphas", _alphas, uses_null_masks=True),
     "coherence": Statistic("coherence", _coherence),
+    "model": Statistic("model", _model),
 }
 
 
@@ -71,9 +83,10 @@ class RecordsConfig:
     """What every record of a sweep measures.
 
     Attributes:
-      stats: gradient statistics recorded, keys of :data:`STATISTICS`: ``"alphas"`` (alpha_p / alpha_c
+      stats: statistics recorded, keys of :data:`STATISTICS`: ``"alphas"`` (alpha_p / alpha_c
         of :func:`cgnb.engine.stats.group_alphas` for the real pristine mask and for ``n_null``
-        null-world masks) and ``"coherence"`` (:func:`cgnb.engine.stats.coherence`).
+        null-world masks), ``"coherence"`` (:func:`cgnb.engine.stats.coherence`) and ``"model"`` (each
+        layer's weight norm, the logit spread and each hidden layer's share of dead units).
       n_null: number of null-world masks (random permutations of the pristine mask over the
         statistics subset, fixed per variant).
       stats_examples: size of the statistics subset (first training examples).

@@ -50,7 +50,7 @@ def test_first_learned_record_by_record():
 
 
 def test_statistics_registry_and_subset_sizes():
-    assert set(sweep.STATISTICS) == {"alphas", "coherence"}
+    assert set(sweep.STATISTICS) == {"alphas", "coherence", "model"}
     assert [s for s, stat in sweep.STATISTICS.items() if stat.uses_null_masks] == ["alphas"]
     assert sweep.RecordsConfig(stats=("alphas",), n_null=2).draws_null_masks
     assert not sweep.RecordsConfig(stats=("alphas",), n_null=0).draws_null_masks
@@ -59,3 +59,30 @@ def test_statistics_registry_and_subset_sizes():
     arrays = sweep.Arrays(jnp.zeros((50, 2)), jnp.zeros(50), jnp.zeros((7, 2)), jnp.zeros(7))
     assert sweep.RecordsConfig(stats_examples=400).subset_sizes(arrays) == (50, 7, 50)
     assert sweep.RecordsConfig(eval_examples=10, test_examples=3).subset_sizes(arrays) == (10, 3, 50)
+
+
+def test_model_statistic_by_hand():
+    # hidden layer: unit 0 = relu(x0 - x1), unit 1 = relu(-x0 - x1 - 1) never fires on x >= 0
+    params = [{"w": jnp.array([[1.0, -1.0], [-1.0, -1.0]]), "b": jnp.array([0.0, -1.0])},
+              {"w": jnp.array([[2.0, 0.0], [0.0, 3.0]]), "b": jnp.zeros(2)}]
+    x = jnp.array([[1.0, 0.0], [3.0, 1.0], [0.0, 2.0]])
+    out = records.STATISTICS["model"].compute(params, x, None, None, None)
+    np.testing.assert_allclose(out["weight_norm"], [2.0, np.sqrt(13.0)], rtol=1e-6)
+    # hidden unit 0: 1, 2, 0 -> logits (2, 0), (4, 0), (0, 0): spreads 2, 4, 0
+    assert float(out["logit_spread"]) == pytest.approx(2.0)
+    np.testing.assert_allclose(out["dead_units"], [0.5])
+
+
+def test_a_sweep_records_the_model_statistic_per_variant():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    from cgnb.engine import data
+    ds = data.Dataset(x, y, x[:20], y[:20], source="toy", description="toy")
+    variants = sweep.Variants.noise_grid(jax.random.PRNGKey(0), ds.y_train, [0.0], seeds=[0, 1])
+    config = sweep.SweepConfig(sizes=(5, 8, 6, 2), steps=20, batch_size=10, record_every=10, stats=("model",),
+                               stats_examples=30)
+    result = sweep.run_sweep(config, ds, variants, cache=False, progress=False)
+    assert result.records["weight_norm"].shape == (2, 3, 3)
+    assert result.records["dead_units"].shape == (2, 3, 2) and result.records["logit_spread"].shape == (2, 3)
+    assert np.all((result.records["dead_units"] >= 0) & (result.records["dead_units"] <= 1))
