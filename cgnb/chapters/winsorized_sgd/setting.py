@@ -23,6 +23,10 @@ from ...engine import data as data_lib
 from ...engine import runs, sweep
 from . import measures
 
+#: Training examples on which every record measures the network (dead units are units none of them activates).
+MODEL_EXAMPLES = 1000
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
     """One setting of the chapter (the notebook's parameters): data, network, training and the variant grid.
@@ -57,9 +61,12 @@ class Setting:
         return (784, *self.hidden, 10)
 
     def config(self, method: str) -> sweep.SweepConfig:
-        """The sweep configuration of ``method`` (``"sgd"``, ``"rm3"`` or ``"winsorized"``)."""
+        """The sweep configuration of ``method`` (``"sgd"``, ``"rm3"`` or ``"winsorized"``); every record also
+        measures the network itself (the ``"model"`` statistic: weight norms, logit spread, dead units) on
+        the first :data:`MODEL_EXAMPLES` training examples."""
         return sweep.SweepConfig(sizes=self.sizes, steps=self.steps, batch_size=self.batch_size, lr=self.lr,
-                                 method=method, record_every=self.record_every, keep_params=False)
+                                 method=method, record_every=self.record_every, keep_params=False,
+                                 stats=("model",), stats_examples=min(MODEL_EXAMPLES, self.n_train))
 
     def load_data(self) -> data_lib.Dataset:
         """The first ``n_train`` training and ``n_test`` test images of ``source``."""
