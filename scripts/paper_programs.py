@@ -41,10 +41,11 @@ def _stacked(tree, v: int):
     return jax.tree_util.tree_map(lambda a: S((v,) + a.shape, a.dtype), tree)
 
 
-def sweep_chunk(config: sweep.SweepConfig, num_variants: int, n_train: int, n_test: int) -> tuple[Callable, tuple]:
-    """The sweep's chunk program (:func:`cgnb.engine.sweep._programs`) and its abstract inputs
-    ``(states, variants, arrays, indices (V, chunk, B), start)`` for V variants on (n_train, d) data."""
-    init, chunk = sweep._programs(config)
+def sweep_chunk(config: sweep.SweepConfig, num_variants: int, n_train: int, n_test: int,
+                level: int | None = None) -> tuple[Callable, tuple]:
+    """The sweep's chunk program (:func:`cgnb.engine.sweep.programs`, ``level`` compiled in) and its abstract
+    inputs ``(states, variants, arrays, indices (V, chunk, B), start)`` for V variants on (n_train, d) data."""
+    init, chunk = sweep.programs(config, level)
     v, d = num_variants, config.sizes[0]
     arrays = sweep.Arrays(S((n_train, d), jnp.float32), S((n_train,), jnp.int32),
                           S((n_test, d), jnp.float32), S((n_test,), jnp.int32))

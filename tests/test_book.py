@@ -113,11 +113,14 @@ def test_colab_links_have_no_dot_segment():
     assert path not in (".", "./") and "/./" not in f"/{path}/"
 
 
-def test_the_package_lists_every_subpackage():
-    """A non-editable install (the Colab path) ships only the packages pyproject.toml lists."""
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+def test_the_package_ships_every_subpackage():
+    """A non-editable install (the Colab path) ships the packages pyproject.toml's find rule selects."""
+    from setuptools import find_packages
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    shipped = set(find_packages(where=str(ROOT), include=include))
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "cgnb").rglob("__init__.py")}
-    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
+    assert found and found <= shipped, f"packages pyproject.toml does not ship: {sorted(found - shipped)}"
 
 
 def _cell(source: str, tags=()):

@@ -8,6 +8,8 @@ settings the notebook itself would run with.
 
 The figures are those of the backend that compiles (on a CPU, XLA:CPU's buffer assignment);
 a GPU compilation fuses and lays out differently, so they estimate, not measure, a GPU's use.
+
+Reference: JAX ahead-of-time lowering and compilation, https://jax.readthedocs.io/en/latest/aot.html
 """
 from __future__ import annotations
 
@@ -17,18 +19,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import jax
 
 from . import profiles, xla
 
 GIB = 2 ** 30
 T4_LIMIT = 15 * GIB  # a 16 GB Colab T4 leaves about 15 GiB to a program
 FIELDS = ("argument", "output", "temp", "alias", "generated_code")
-
-
-def abstract(tree: Any) -> Any:
-    """``tree`` with every array (or ``ShapeDtypeStruct``) replaced by its ``ShapeDtypeStruct``."""
-    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
 
 
 def program_memory(fn: Callable, *args: Any, **kwargs: Any) -> dict[str, float | None]:

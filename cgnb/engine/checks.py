@@ -3,6 +3,8 @@
 Every public entry point (configs, variants, data helpers) validates its arguments once, here,
 instead of letting a bad value train silently (``c=2.5`` truncated to 2, ``lr=inf``) or fail
 deep inside tracing with a raw JAX error.
+
+Reference: the numeric tower of Python's ``numbers`` module (PEP 3141).
 """
 from __future__ import annotations
 
@@ -22,6 +24,17 @@ def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def optional_integer(name: str, value: Any, *, minimum: int | None = None) -> int | None:
+    """None, or :func:`integer` of ``value``: a setting whose default (None) means "all" or "automatic"."""
+    if value is None:
+        return None
+    try:
+        return integer(name, value, minimum=minimum)
+    except ValueError:
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name} must be None (the default) or an integer{bound}, got {value!r}") from None
 
 
 def real(name: str, value: Any, *, low: float | None = None, high: float | None = None,

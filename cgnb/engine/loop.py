@@ -12,13 +12,13 @@ What a chapter measures while training is a *probe*, not a copy of the loop:
 * ``step_probe(params, grads, loss) -> pytree`` runs at every step, on the parameters *before*
   that step's update (and that step's gradient and loss); its values over a block of
   ``record_every`` steps, stacked along a leading axis, are reduced by ``block_reduce``
-  (default :func:`block_sum`; :func:`block_last` keeps the block's last step, :func:`block_all`
-  keeps every step);
+  (default :func:`block_sum`; :func:`block_all` keeps every step);
 * ``record_probe(params) -> pytree`` runs once after each block (on the parameters after
   ``record_every, 2 * record_every, ..., steps`` steps);
-* :func:`train_with_snapshots` keeps the parameters at chosen steps.
+* :func:`train_keeping_snapshots` keeps the parameters at chosen steps.
 
-:func:`train` is pure (jit it, ``vmap`` it over seeds or settings); the whole run is::
+:func:`train` is pure (jit it, ``vmap`` it over seeds or settings; :data:`jitted_train` is it jitted
+with its static arguments); the whole run is::
 
     scan over R = steps // record_every blocks
       block = scan over record_every steps (step probe), then block_reduce and record_probe
@@ -26,9 +26,12 @@ What a chapter measures while training is a *probe*, not a copy of the loop:
 Batches: ``indices`` (steps, B) picks each step's examples (:mod:`cgnb.engine.sampler`);
 ``indices=None`` is full-batch training (every step uses all of x, y, in order). Keys:
 ``keys`` (steps, ...) gives each step's PRNG key (dropout); ``None`` passes ``key=None``.
+
+Reference: ``jax.lax.scan``; optax's ``GradientTransformation`` (https://optax.readthedocs.io).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -37,8 +40,8 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from . import xla
-from .losses import Params
+from . import losses, trainer, xla
+from .losses import Loss, Params
 
 #: ``gradient(params, x (B, ...), y (B, ...), key) -> (loss, grads)``; ``loss`` may be None when the
 #: rule does not compute it; ``grads`` is whatever ``optimizer.update`` consumes.
@@ -55,14 +58,23 @@ def step_gradient(step) -> Gradient:
     return lambda params, x, y, key: (None, step.gradient(params, x, y))
 
 
+@functools.lru_cache(maxsize=64)
+def mean_loss_gradient(loss: Loss) -> Gradient:
+    """The :data:`Gradient` of the batch mean of a per-example ``loss``: ``(mean loss, its gradient)``.
+
+    ``gradient(params, x, y, key)`` is ``jax.value_and_grad`` of :func:`cgnb.engine.losses.mean_loss`
+    with the step's ``key`` passed on to ``loss`` (dropout). The same (hashable) loss gets the same
+    function, so :data:`jitted_train` reuses its compilations.
+    """
+    def gradient(params, x, y, key):
+        return jax.value_and_grad(lambda p: losses.mean_loss(loss, p, x, y, key=key))(params)
+
+    return gradient
+
+
 def block_sum(values):
     """Sum every leaf over the block's steps (leading axis): e.g. a dose summed per record."""
     return jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), values)
-
-
-def block_last(values):
-    """The block's last step of every leaf."""
-    return jax.tree_util.tree_map(lambda a: a[-1], values)
 
 
 def block_all(values):
@@ -70,7 +82,7 @@ def block_all(values):
     return values
 
 
-class Trace(NamedTuple):
+class Trajectory(NamedTuple):
     """What :func:`train` returns.
 
     Attributes:
@@ -100,7 +112,7 @@ def _check(steps: int, record_every: int, indices, keys, x, y) -> None:
 def train(gradient: Gradient, optimizer: optax.GradientTransformation, params: Params, x: jax.Array,
           y: jax.Array, *, steps: int, record_every: int | None = None, indices: jax.Array | None = None,
           keys: jax.Array | None = None, opt_state: Any = None, step_probe: StepProbe | None = None,
-          block_reduce: Callable[[Any], Any] = block_sum, record_probe: RecordProbe | None = None) -> Trace:
+          block_reduce: Callable[[Any], Any] = block_sum, record_probe: RecordProbe | None = None) -> Trajectory:
     """Train ``steps`` steps from ``params`` (pure; ``steps`` and ``record_every`` are static).
 
     Args:
@@ -116,7 +128,10 @@ def train(gradient: Gradient, optimizer: optax.GradientTransformation, params: P
       step_probe, block_reduce, record_probe: see the module docstring.
 
     Returns:
-      A :class:`Trace` with R = steps // record_every rows of probe values.
+      A :class:`Trajectory` with R = steps // record_every rows of probe values.
+    Raises:
+      ValueError: x and y of different lengths, ``steps`` not a multiple of ``record_every``, or
+        ``indices``/``keys`` without one row per step.
     """
     record_every = steps if record_every is None else int(record_every)
     _check(steps, record_every, indices, keys, x, y)
@@ -132,8 +147,7 @@ def train(gradient: Gradient, optimizer: optax.GradientTransformation, params: P
         xb, yb = (x, y) if batch is None else (x[batch], y[batch])
         loss, grads = gradient(p, xb, yb, key)
         value = None if step_probe is None else step_probe(p, grads, loss)
-        updates, state = optimizer.update(grads, state, p)
-        return (optax.apply_updates(p, updates), state), value
+        return trainer.apply_updates(optimizer, p, state, grads), value
 
     def block(carry, inputs):
         carry, values = lax.scan(one_step, carry, inputs, length=record_every)
@@ -143,7 +157,7 @@ def train(gradient: Gradient, optimizer: optax.GradientTransformation, params: P
 
     (params, opt_state), (values, records) = lax.scan(
         block, (params, opt_state), (by_block(indices), by_block(keys)), length=blocks)
-    return Trace(params, opt_state, values, records)
+    return Trajectory(params, opt_state, values, records)
 
 
 def _concat(parts: list):
@@ -153,24 +167,29 @@ def _concat(parts: list):
     return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
 
 
-_jitted_train = xla.jit(train, static_argnums=(0, 1), static_argnames=(
+#: :func:`train` jitted (:func:`cgnb.engine.xla.jit`) with its static arguments: the gradient, the
+#: optimizer, ``steps``, ``record_every`` and the probes. Compiled once per distinct static arguments
+#: and input shapes; what :func:`train_keeping_snapshots` runs for each segment.
+jitted_train = xla.jit(train, static_argnums=(0, 1), static_argnames=(
     "steps", "record_every", "step_probe", "block_reduce", "record_probe"))
 
 
-def train_with_snapshots(gradient: Gradient, optimizer: optax.GradientTransformation, params: Params,
+def train_keeping_snapshots(gradient: Gradient, optimizer: optax.GradientTransformation, params: Params,
                          x: jax.Array, y: jax.Array, *, steps: int, snapshot_steps: Sequence[int],
                          record_every: int | None = None, indices: jax.Array | None = None,
                          keys: jax.Array | None = None, step_probe: StepProbe | None = None,
                          block_reduce: Callable[[Any], Any] = block_sum,
-                         record_probe: RecordProbe | None = None) -> tuple[Trace, dict[int, Params]]:
+                         record_probe: RecordProbe | None = None) -> tuple[Trajectory, dict[int, Params]]:
     """:func:`train`, keeping the parameters after ``s`` steps for every ``s`` in ``snapshot_steps``.
 
-    Runs :func:`train` (jitted; compiled once per segment length) between consecutive snapshot
-    steps, so the trajectory is the one :func:`train` takes in one go. ``record_every`` must
-    divide ``steps`` and every snapshot step (default: their greatest common divisor).
+    Runs :data:`jitted_train` between consecutive snapshot steps, so the trajectory is the one
+    :func:`train` takes in one go. ``record_every`` must divide ``steps`` and every snapshot step
+    (default: their greatest common divisor); the other arguments are :func:`train`'s.
 
     Returns:
-      ``(trace, {s: params after s steps})``; the trace's rows are concatenated over segments.
+      ``(trajectory, {s: params after s steps})``; the trajectory's rows are concatenated over segments.
+    Raises:
+      ValueError: a snapshot step outside [0, steps], or one that ``record_every`` does not divide.
     """
     snapshot_steps = sorted({int(s) for s in snapshot_steps})
     if any(not 0 <= s <= steps for s in snapshot_steps):
@@ -180,7 +199,7 @@ def train_with_snapshots(gradient: Gradient, optimizer: optax.GradientTransforma
     if any(s % record_every for s in snapshot_steps):
         raise ValueError(f"record_every ({record_every}) must divide every snapshot step {snapshot_steps}")
     _check(steps, record_every, indices, keys, x, y)
-    run = _jitted_train
+    run = jitted_train
     opt_state = optimizer.init(params)
     snapshots, values, records, done = {}, [], [], 0
     for stop in sorted(set(snapshot_steps) | {steps}):
@@ -196,4 +215,4 @@ def train_with_snapshots(gradient: Gradient, optimizer: optax.GradientTransforma
             done = stop
         if stop in snapshot_steps:
             snapshots[stop] = params
-    return Trace(params, opt_state, _concat(values), _concat(records)), snapshots
+    return Trajectory(params, opt_state, _concat(values), _concat(records)), snapshots

@@ -1,6 +1,6 @@
 """The one loss contract, and the losses the chapters use.
 
-``Params`` is any parameter pytree (a :mod:`cgnb.engine.nets` MLP is a list of dicts of arrays).
+``Params`` is any parameter pytree (defined with the parameter format, :data:`cgnb.engine.nets.Params`).
 
 A :data:`Loss` is a *per-example* loss of a model::
 
@@ -13,26 +13,34 @@ batch objective; :func:`cgnb.engine.pergrad.per_example_grads` differentiates it
 An *output loss* compares a model's outputs with targets, ``(outputs (B, ...), y (B, ...)) -> (B,)``:
 :func:`cross_entropy`, :func:`logistic`, :func:`squared_error`. :class:`MLPLoss` turns one into a
 :data:`Loss` of an MLP that pergrad's fast paths recognise. :func:`accuracy` and
-:func:`binary_accuracy` are batch metrics (scalars).
+:func:`binary_accuracy` are batch metrics (scalars); :func:`mean_loss` is the batch objective.
+
+Reference: Goodfellow, Bengio and Courville, "Deep Learning" (2016), section 6.2.2 (output units and losses).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
 from . import nets
-
-Params = Any
-"""A parameter pytree (for :mod:`cgnb.engine.nets`: ``[{"w": (d_in, d_out), "b": (d_out,)}, ...]``)."""
+from .nets import Params
 
 Loss = Callable[..., jax.Array]
 """``loss(params, x (B, ...), y (B, ...), *, key=None) -> (B,)``: one loss per example."""
 
 OutputLoss = Callable[[jax.Array, jax.Array], jax.Array]
 """``output_loss(outputs (B, ...), y (B, ...)) -> (B,)``."""
+
+
+def mean_loss(loss: Loss, params: Params, x: jax.Array, y: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    """The batch objective: the mean of the per-example ``loss`` over x (B, ...), y (B, ...): scalar.
+
+    ``key`` is passed on to ``loss`` only when given, so a loss without a ``key`` argument works too.
+    """
+    return jnp.mean(loss(params, x, y) if key is None else loss(params, x, y, key=key))
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -80,5 +88,5 @@ class MLPLoss:
         return self.output_loss(nets.forward(params, x), y)
 
 
-__all__ = ["Params", "Loss", "OutputLoss", "cross_entropy", "accuracy", "logistic", "binary_accuracy",
+__all__ = ["Params", "Loss", "OutputLoss", "mean_loss", "cross_entropy", "accuracy", "logistic", "binary_accuracy",
            "squared_error", "MLPLoss"]

@@ -8,16 +8,19 @@ Parameters are a list with one dict per dense layer::
 A hidden layer computes ``h = relu(bn(h_prev @ w + b))`` (``bn`` only with batch norm,
 then ``dropout`` when asked); the last layer is linear and returns logits (or the
 regression output). Inputs are ``(B, d_in)`` arrays, outputs ``(B, d_out)``.
+
+Reference: Glorot and Bengio, AISTATS 2010 (initialisation); Ioffe and Szegedy, ICML 2015 (batch norm).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 
-if TYPE_CHECKING:  # the one parameter alias lives with the loss contract (which imports this module)
-    from .losses import Params
+Params = Any
+"""A parameter pytree: for this module's MLPs ``[{"w": (d_in, d_out), "b": (d_out,)}, ...]``; any pytree
+for the engine's generic code (losses, per-example gradients, the training loop)."""
 
 BN_EPS = 1e-5
 
@@ -138,6 +141,24 @@ def forward(
     if not intermediates:
         return out
     return Trace(tuple(inputs), tuple(pre) + (out,), tuple(kept), out)
+
+
+def pad_to_blocks(a: jax.Array, block: int) -> jax.Array:
+    """``a`` (N, ...) zero-padded to a multiple of ``block`` rows and cut into blocks: (ceil(N / block), block, ...)."""
+    pad = (-a.shape[0]) % block
+    return jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)).reshape((-1, block) + a.shape[1:])
+
+
+def forward_in_blocks(params: Params, x: jax.Array, block: int) -> jax.Array:
+    """:func:`forward` of x (N, d_in), ``block`` examples at a time (``lax.map``, to bound memory): (N, d_out).
+
+    N <= ``block`` is one forward pass; otherwise the last block is zero-padded (:func:`pad_to_blocks`).
+    """
+    n = x.shape[0]
+    if n <= block:
+        return forward(params, x)
+    outputs = jax.lax.map(lambda chunk: forward(params, chunk), pad_to_blocks(x, block))
+    return outputs.reshape(-1, outputs.shape[-1])[:n]
 
 
 def num_params(params: Params) -> int:

@@ -4,6 +4,8 @@ Inside a checkout of the book (a folder holding ``_toc.yml`` and ``cgnb/``, foun
 walking up from the working directory) everything goes under that folder; elsewhere
 (e.g. a Colab runtime) under ``~/.cgnb``. Both can be overridden by environment
 variables, ``CGNB_CLAIMS_DIR`` and ``CGNB_CACHE_DIR``.
+
+Reference: jupyter-book's table of contents (``_toc.yml``), which marks the book's root.
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ Figures are drawn on a white background (so they read the same in the site's lig
 themes). Colours are colour-blind safe (Okabe and Ito's palette without its light yellow, orange and
 sky blue, plus two dark hues; the dark part of ``plasma`` for ordered series): each has a contrast
 of at least 3:1 against white.
+
+Reference: Okabe and Ito, "Color Universal Design" (2008); WCAG 2.1 contrast ratio.
 """
 from __future__ import annotations
 

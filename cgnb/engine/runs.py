@@ -17,12 +17,13 @@ A stored run is the folder ``<results>/<chapter>/<name>/`` (:func:`cgnb.engine.p
 
 :func:`save_run` writes a run (both files atomically), :func:`load_run` reads one and checks
 that its stored config is what the chapter asks for (:class:`ConfigMismatch` lists what differs).
+
+Reference: ``numpy.savez_compressed`` and ``numpy.load(allow_pickle=False)`` (the ``.npz`` format).
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -35,9 +36,8 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from . import paths, store
-from .results import SweepResult
-from .sweep_config import Variants
+from . import paths, store, sweep
+from .sweep import SweepResult, Variants
 
 RUN_FILE, ARRAYS_FILE = "run.json", "arrays.npz"
 
@@ -51,8 +51,8 @@ class ConfigMismatch(StoredRunError):
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of ``config`` (keys sorted, arrays by content)."""
-    return hashlib.sha256(json.dumps(store.canonical(dict(config)), sort_keys=True).encode()).hexdigest()
+    """sha256 (hex) of the canonical JSON of ``config`` (keys sorted, arrays by content): :func:`cgnb.engine.store.digest`."""
+    return store.digest(dict(config))
 
 
 def _git(*args: str) -> str | None:
@@ -249,14 +249,13 @@ def variants_arrays(prefix: str, variants: Variants) -> dict[str, np.ndarray]:
             f"{prefix}/c": variants.c, f"{prefix}/noise": variants.noise}
 
 
+DATA_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
 def data_digest(data) -> str:
-    """sha256 (hex) of a dataset's training and test arrays: which data a stored run was computed on."""
-    digest = hashlib.sha256()
-    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    """sha256 (hex) of a dataset's training and test arrays (:func:`cgnb.engine.store.digest` of them by
+    name): which data a stored run was computed on."""
+    return store.digest({name: getattr(data, name) for name in DATA_ARRAYS})
 
 
 def replay_sweep(run: StoredRun, prefix: str, variants_prefix: str, data, steps: int
@@ -284,9 +283,7 @@ def replay_sweep(run: StoredRun, prefix: str, variants_prefix: str, data, steps:
         raise StoredRunError(f"stored run {run.chapter}/{run.name} was computed on other data (sha256 "
                              f"{want[:12]}...) than the data given ({data_digest(data)[:12]}...)")
     short = dataclasses.replace(config, steps=steps, chunk_steps=None, keep_params=False)
-    from .sweep import run_sweep  # the sweep module imports this engine's heavy parts; load it only to replay
-
-    replayed = run_sweep(short, data, run.variants(variants_prefix), cache=False, progress=False)
+    replayed = sweep.run_sweep(short, data, run.variants(variants_prefix), cache=False, progress=False)
     shared = np.intersect1d(stored.steps, replayed.steps)
     i_stored, i_replayed = np.searchsorted(stored.steps, shared), np.searchsorted(replayed.steps, shared)
     return (shared, {k: np.asarray(v)[:, i_stored] for k, v in stored.records.items()},

@@ -12,6 +12,8 @@ chunking or resuming a run does not change its batches. Three orders:
 
 Full-batch training needs no sampler: the loop (:func:`cgnb.engine.loop.train`) uses every
 example in order when it is given no indices (``batch_size = N``).
+
+Reference: ``numpy.random.default_rng`` seeded with a sequence (``SeedSequence``).
 """
 from __future__ import annotations
 

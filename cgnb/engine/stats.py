@@ -14,6 +14,8 @@ Losses follow :data:`cgnb.engine.losses.Loss` (per-example, (B,)); an
 
 A zero gradient has no direction: :func:`mean_pairwise_cosine` raises a ValueError for a zero
 row instead of giving it some cosine.
+
+Reference: Chatterjee, "Coherent Gradients", ICLR 2020, sections 2.2 (coherence) and 2.4 (alpha_p, alpha_c).
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .losses import Loss, MLPLoss, Params
-from .pergrad import _check_batch, _mlp_mean_grad, mlp_factors, per_example_grads
+from .losses import Loss, Params
+from .pergrad import check_batch, group_sums, per_example
 
 # ============================================================================ coherence
 
@@ -35,29 +37,21 @@ def coherence(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array, *,
     (Chatterjee, ICLR 2020, section 2.2; it is also ``|mean g|^2 / (|mean g|^2 + tr Cov g)``).
 
     Args:
-      method: ``"mlp"`` -- squared norms from :func:`mlp_per_example_sq_norms`, no per-example
-        gradients (needs ``loss_fn`` an :class:`MLPLoss`); ``"vmap"`` -- materialise the per-example
-        gradients; ``"auto"`` -- ``"mlp"`` for an :class:`MLPLoss`, else ``"vmap"``.
-    Returns a scalar (NaN when every g_i is zero).
+      loss_fn: a per-example loss; x (B, ...), y (B, ...) the batch.
+      method: ``"mlp"`` -- the factored MLP gradients (:class:`cgnb.engine.pergrad.MLPFactors`; needs
+        ``loss_fn`` an :class:`MLPLoss`), no per-example gradient tensors; ``"vmap"`` -- the
+        materialised per-example gradients; ``"auto"`` -- :func:`cgnb.engine.pergrad.per_example`'s choice.
+    Returns:
+      A scalar (NaN when every g_i is zero).
+    Raises:
+      ValueError: an unknown ``method``, ``"mlp"`` without an :class:`MLPLoss`, an empty batch.
     """
-    if method == "auto":
-        method = "mlp" if isinstance(loss_fn, MLPLoss) else "vmap"
-    if method == "mlp":
-        if not isinstance(loss_fn, MLPLoss):
-            raise ValueError("method='mlp' needs loss_fn=losses.MLPLoss(...) (an MLP and a loss of its "
-                             "outputs); use method='vmap' for other losses")
-        f = mlp_factors(loss_fn, params, x, y)
-        sq_norms = sum((jnp.sum(a * a, axis=1) + 1.0) * jnp.sum(d * d, axis=1)
-                       for a, d in zip(f.inputs, f.deltas))
-        mean_sq = sum(jnp.sum(leaf * leaf) for leaf in jax.tree_util.tree_leaves(_mlp_mean_grad(f)))
-        return mean_sq / jnp.mean(sq_norms)
-    if method == "vmap":
-        g = per_example_grads(loss_fn, params, x, y)
-        leaves = jax.tree_util.tree_leaves(g)
-        mean_sq = sum(jnp.sum(jnp.mean(l, axis=0) ** 2) for l in leaves)
-        per_sq = sum(jnp.sum(l.reshape(l.shape[0], -1) ** 2, axis=1) for l in leaves)
-        return mean_sq / jnp.mean(per_sq)
-    raise ValueError(f"method must be 'auto', 'mlp' or 'vmap', got {method!r}")
+    forms = {"auto": "auto", "mlp": "factors", "vmap": "materialised"}
+    if method not in forms:
+        raise ValueError(f"method must be 'auto', 'mlp' or 'vmap', got {method!r}")
+    g = per_example(loss_fn, params, x, y, form=forms[method])
+    mean_sq = sum(jnp.sum(leaf * leaf) for leaf in jax.tree_util.tree_leaves(g.mean()))
+    return mean_sq / jnp.mean(g.sq_norms())
 
 
 def gram(g: np.ndarray) -> np.ndarray:
@@ -130,17 +124,7 @@ def _as_masks(mask: jax.Array, batch: int) -> jax.Array:
     return mask
 
 
-def _weighted_layer_grads(a: jax.Array, d: jax.Array, cotangents: jax.Array) -> dict:
-    """Dense-layer gradients of ``sum_i w_ki l_i`` for every row w_k of ``cotangents`` (K, B), from
-    the factors a (B, d_in), d (B, d_out): {"w": (K, d_in, d_out), "b": (K, d_out)}, one matrix
-    product ``a^T [w_1 d, ..., w_K d]`` for all K."""
-    k, (batch, d_out) = cotangents.shape[0], d.shape
-    wd = cotangents[:, :, None] * d[None]  # (K, B, d_out)
-    w = (a.T @ wd.transpose(1, 0, 2).reshape(batch, k * d_out)).reshape(a.shape[1], k, d_out)
-    return {"w": w.transpose(1, 0, 2), "b": jnp.sum(wd, axis=1)}
-
-
-def _group_sums(grads) -> tuple[jax.Array, ...]:
+def _sums_and_dots(grads) -> tuple[jax.Array, ...]:
     """Leaves (K + 1, ...) holding g, then g_p per mask -> |g|^2, <g, g_p>, |g_p|^2, |g_c|^2 and
     <g_p, g_c> (the last four (K,)), summed leaf by leaf (no raveled copies of the gradients)."""
     sq = dot_p = sq_p = sq_c = dot_pc = 0.0
@@ -160,30 +144,21 @@ def group_alphas_many(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
                       masks: jax.Array) -> dict[str, jax.Array]:
     """:func:`group_alphas` for a stack of masks (K, B), sharing one forward pass: values (K,).
 
-    Generic losses: one backward pass per mask plus one for g (separate passes, not ``vmap``). An
-    :class:`MLPLoss` uses :func:`mlp_factors` (one forward and one backward pass) and one matrix
-    product per layer for g and all masks together, ``a^T [delta, m_1 delta, ..., m_K delta]``.
-    The sums of squares and dot products are taken leaf by leaf.
+    g and the K group gradients come from :func:`cgnb.engine.pergrad.group_sums` (an MLP's factors:
+    one backward pass and one matrix product per layer, ``a^T [delta, m_1 delta, ..., m_K delta]``;
+    other losses: one backward pass per row); the sums of squares and dot products are taken leaf
+    by leaf.
+
+    Raises:
+      ValueError: masks not boolean (K, B), an empty or mismatched batch.
     """
-    _check_batch(x, y)
+    check_batch(x, y)
     masks = _as_masks(masks, x.shape[0])
     if masks.ndim != 2:
         raise ValueError(f"masks must be (K, B), got shape {masks.shape}")
-    if isinstance(loss_fn, MLPLoss):
-        f = mlp_factors(loss_fn, params, x, y)
-        weights = masks.astype(f.losses.dtype)
-        cotangents = jnp.concatenate([jnp.ones_like(f.losses)[None], weights])  # (K + 1, B)
-        grads = [_weighted_layer_grads(a, d, cotangents) for a, d in zip(f.inputs, f.deltas)]
-    else:
-        losses, vjp = jax.vjp(lambda p: loss_fn(p, x, y), params)
-        weights = masks.astype(losses.dtype)
-        cotangents = jnp.concatenate([jnp.ones_like(losses)[None], weights])
-        # one backward pass per cotangent, stacked: leaves (K + 1, ...): g, then each g_p. (vmap over
-        # the cotangents batches the backward's matrix products, which XLA:CPU ran at 2.4 plain
-        # steps for K = 1 against 1.5 for separate passes.)
-        per_cotangent = [vjp(w)[0] for w in cotangents]
-        grads = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *per_cotangent)
-    sq, dot_p, sq_p, sq_c, dot_pc = _group_sums(grads)
+    weights = masks.astype(jnp.result_type(*jax.tree_util.tree_leaves(params)))  # the losses' dtype
+    grads = group_sums(loss_fn, params, x, y, weights)  # leaves (K + 1, ...): g, then each g_p
+    sq, dot_p, sq_p, sq_c, dot_pc = _sums_and_dots(grads)
     dot_c = sq - dot_p
     norm_p, norm_c = jnp.sqrt(sq_p), jnp.sqrt(sq_c)
     return {
@@ -212,7 +187,7 @@ def group_alphas(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
     Args:
       mask: (B,) bool, True for pristine examples.
     """
-    _check_batch(x, y)
+    check_batch(x, y)
     mask = _as_masks(mask, x.shape[0])
     if mask.ndim != 1:
         raise ValueError(f"mask must be (B,), got shape {mask.shape}; use group_alphas_many for a stack")

@@ -1,13 +1,16 @@
 """The result store: content-addressed ``.npz`` files under :func:`cgnb.engine.paths.cache_dir`.
 
 A key (:func:`key`) hashes a kind, the canonical JSON of a config (arrays by content, dtype
-and shape), the engine sources that can change results (:func:`engine_fingerprint`), the
-software environment (:func:`environment`), cgnb's version and :data:`FORMAT`. Entries are
+and shape: :func:`canonical`, :func:`digest`), the engine sources that can change results
+(:func:`engine_fingerprint`), the software environment (:func:`environment`), cgnb's version and
+:data:`FORMAT`. Entries are
 ``.npz`` files read with ``allow_pickle=False``; structure travels as JSON inside them. Writes
 are atomic (:func:`atomic_write`); an unreadable entry is a cache miss: it is reported with a
 warning, moved aside as ``<name>.corrupt-<time>`` and recomputed (:func:`read_entry`).
 :func:`memoize` stores pytrees of dicts/lists/tuples of arrays and Python scalars; sweeps keep
 their checkpoints and results here too. ``CGNB_NO_CACHE`` is read by :func:`enabled` only.
+
+Reference: the ``.npz`` format (``numpy.lib.format``), read with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ from . import paths
 T = TypeVar("T")
 FORMAT = 2  # bump when the meaning of stored files changes
 ENGINE_DIR = Path(__file__).resolve().parent
-NOT_RESULTS = ("aot.py", "book.py", "claims.py", "display.py", "ledger.py", "paths.py", "plots.py", "profiles.py", "runs.py")  # engine modules that cannot change results
+#: Engine modules that cannot change a computed result (paths relative to the engine folder).
+NOT_RESULTS = ("aot.py", "book.py", "claims.py", "display.py", "ledger.py", "paths.py", "plots.py", "profiles.py",
+               "runs.py")
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
@@ -52,14 +57,21 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def engine_sources() -> list[str]:
+    """The engine's ``.py`` files (sub-packages included) that can change a result: their paths relative to
+    :data:`ENGINE_DIR`, sorted, without :data:`NOT_RESULTS`."""
+    names = sorted(f.relative_to(ENGINE_DIR).as_posix() for f in ENGINE_DIR.rglob("*.py"))
+    return [name for name in names if name not in NOT_RESULTS]
+
+
 @functools.lru_cache(maxsize=1)
 def engine_fingerprint() -> str:
-    """sha256 (hex) of every ``cgnb/engine/*.py`` that can change a result (all but :data:`NOT_RESULTS`)."""
-    digest = hashlib.sha256()
-    for file in sorted(ENGINE_DIR.glob("*.py")):
-        if file.name not in NOT_RESULTS:
-            digest.update(f"{file.name} {_file_digest(file)}\n".encode())
-    return digest.hexdigest()
+    """sha256 (hex) of the engine's sources that can change a result (:func:`engine_sources`), each named by
+    its path relative to ``cgnb/engine``: editing, adding or removing one of them changes every key."""
+    hasher = hashlib.sha256()
+    for name in engine_sources():
+        hasher.update(f"{name} {_file_digest(ENGINE_DIR / name)}\n".encode())
+    return hasher.hexdigest()
 
 
 def environment() -> dict[str, Any]:
@@ -90,6 +102,12 @@ def canonical(value: Any) -> Any:
     raise TypeError(f"cache config values must be JSON-like or arrays, got {type(value).__name__}: {value!r}")
 
 
+def digest(value: Any) -> str:
+    """sha256 (hex) of :func:`canonical` ``(value)`` as sorted JSON: equal exactly when the values are
+    (arrays bit for bit, with their dtype and shape)."""
+    return hashlib.sha256(json.dumps(canonical(value), sort_keys=True).encode()).hexdigest()
+
+
 def key(kind: str, config: Any, *, sources: Sequence[types.ModuleType] = ()) -> str:
     """24-hex-digit key of ``config`` (see the module docstring); ``sources``: modules whose code counts too."""
     if not kind or "/" in kind or "\\" in kind:
@@ -97,9 +115,9 @@ def key(kind: str, config: Any, *, sources: Sequence[types.ModuleType] = ()) -> 
     from .. import __version__
 
     modules = {module.__name__: _file_digest(Path(module.__file__)) for module in sources}
-    payload = {"format": FORMAT, "cgnb": __version__, "kind": kind, "config": canonical(config),
+    payload = {"format": FORMAT, "cgnb": __version__, "kind": kind, "config": config,
                "engine": engine_fingerprint(), "environment": environment(), "sources": modules}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+    return digest(payload)[:24]
 
 
 # --------------------------------------------------------------------------------------

@@ -8,10 +8,9 @@ A :class:`Step` is the one contract for "one update on a minibatch"::
 
 Gradient rules
   ``"mean"``         :func:`mean_gradient`, ``jax.grad`` of the batch's mean loss.
-  ``"per_example"``  :func:`per_example_gradient`, one gradient per example (leading axis B), or
-                     for an :class:`cgnb.engine.losses.MLPLoss` its factors
-                     :class:`cgnb.engine.pergrad.MLPFactors` (the (B, P) tensor never exists).
-                     The first transform of ``tx`` must aggregate them, e.g.
+  ``"per_example"``  :func:`per_example_gradient`, the B per-example gradients as a
+                     :class:`cgnb.engine.pergrad.PerExample` (an MLP's factors: the (B, P) tensor
+                     never exists). The first transform of ``tx`` must aggregate them, e.g.
                      :func:`cgnb.engine.transforms.winsorized_mean`.
 
 For example, the three methods of :mod:`cgnb.engine.sweep`::
@@ -19,6 +18,8 @@ For example, the three methods of :mod:`cgnb.engine.sweep`::
     Step(loss, "mean", optax.sgd(lr))                                         # sgd
     Step(loss, "mean", optax.chain(transforms.rm3(), optax.sgd(lr)))          # rm3
     Step(loss, "per_example", optax.chain(transforms.winsorized_mean(c, c_max), optax.sgd(lr)))
+
+Reference: optax's ``GradientTransformation``, https://optax.readthedocs.io
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ import dataclasses
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from . import losses, pergrad
@@ -36,21 +36,20 @@ GradientRule = Callable[[losses.Loss, losses.Params, jax.Array, jax.Array], Any]
 
 
 def mean_gradient(loss: losses.Loss, params: losses.Params, x: jax.Array, y: jax.Array) -> losses.Params:
-    """``jax.grad`` of ``mean_i loss(params, x, y)_i``: a pytree like ``params``. x (B, ...), y (B, ...)."""
-    return jax.grad(lambda p: jnp.mean(loss(p, x, y)))(params)
+    """``jax.grad`` of :func:`cgnb.engine.losses.mean_loss`: a pytree like ``params``. x (B, ...), y (B, ...)."""
+    return jax.grad(lambda p: losses.mean_loss(loss, p, x, y))(params)
 
 
-def per_example_gradient(loss: losses.Loss, params: losses.Params, x: jax.Array, y: jax.Array):
-    """The B per-example gradients of ``loss`` on x (B, ...), y (B, ...).
+def per_example_gradient(loss: losses.Loss, params: losses.Params, x: jax.Array, y: jax.Array) -> pergrad.PerExample:
+    """The B per-example gradients of ``loss`` on x (B, ...), y (B, ...): :func:`cgnb.engine.pergrad.per_example`."""
+    return pergrad.per_example(loss, params, x, y)
 
-    An :class:`cgnb.engine.losses.MLPLoss` gives :func:`cgnb.engine.pergrad.mlp_factors` (layer
-    inputs and pre-activation gradients, from which the aggregating transforms build what they
-    need); any other loss gives :func:`cgnb.engine.pergrad.per_example_grads`, a pytree like
-    ``params`` whose leaves have a leading axis B.
-    """
-    if isinstance(loss, losses.MLPLoss):
-        return pergrad.mlp_factors(loss, params, x, y)
-    return pergrad.per_example_grads(loss, params, x, y)
+
+def apply_updates(tx: optax.GradientTransformation, params: losses.Params, opt_state: OptState,
+                  grads: Any) -> tuple[losses.Params, OptState]:
+    """One optimizer update: ``tx.update`` of ``grads``, then ``optax.apply_updates``: ``(params, opt_state)``."""
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
 
 
 RULES: dict[str, GradientRule] = {"mean": mean_gradient, "per_example": per_example_gradient}
@@ -105,8 +104,7 @@ class Step:
 
     def apply(self, params: losses.Params, opt_state: OptState, grads) -> tuple[losses.Params, OptState]:
         """``tx`` on the rule's output ``grads``, then ``optax.apply_updates``: ``(params, opt_state)``."""
-        updates, opt_state = self.tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+        return apply_updates(self.tx, params, opt_state, grads)
 
     def __call__(self, params: losses.Params, opt_state: OptState, x: jax.Array, y: jax.Array
                  ) -> tuple[losses.Params, OptState]:
@@ -114,4 +112,5 @@ class Step:
         return self.apply(params, opt_state, self.gradient(params, x, y))
 
 
-__all__ = ["Step", "RULES", "GradientRule", "mean_gradient", "per_example_gradient", "torch_style_sgd"]
+__all__ = ["Step", "RULES", "GradientRule", "mean_gradient", "per_example_gradient", "apply_updates",
+           "torch_style_sgd"]

@@ -9,6 +9,9 @@ Contents
 Chain them before an optimizer, e.g. ``optax.chain(winsorized_mean(c), optax.sgd(lr))`` fed
 per-example gradients, or ``optax.chain(rm3(), optax.sgd(lr))`` fed mean gradients
 (:mod:`cgnb.engine.trainer` builds such steps).
+
+Reference: Chatterjee, ICLR 2020, section 3 (winsorized SGD); Zielinski, Krishnan and Chatterjee,
+arXiv 2003.07422 (RM3).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import pergrad, winsorize, winsorize_mlp
+from . import pergrad, winsorize
 
 PyTree = Any
 
@@ -40,16 +43,25 @@ def winsorized_mean(c: int | jax.Array, c_max: int | None = None,
 
     ``update(per_example_updates, state, params=None)`` takes either
 
-    * a pytree whose leaves carry a leading batch axis B (generic path: all leaves are processed
-      together by one kernel, :func:`cgnb.engine.winsorize.winsorize_tree`; a Python int c = 0 is
-      exactly ``jnp.mean`` over the batch), or
-    * an MLP's :class:`cgnb.engine.pergrad.MLPFactors` (MLP fast path,
-      :func:`cgnb.engine.winsorize_mlp.mlp_winsorized_grad`: the (B, P) gradients never exist),
+    * a :class:`cgnb.engine.pergrad.PerExample` (what :func:`cgnb.engine.pergrad.per_example` and the
+      ``"per_example"`` rule of :mod:`cgnb.engine.trainer` give: an MLP's factors never become the
+      (B, P) gradients), or
+    * a pytree whose leaves carry a leading batch axis B (all leaves are processed together by one
+      kernel, :func:`cgnb.engine.winsorize.winsorize_tree`; a Python int c = 0 is exactly
+      ``jnp.mean`` over the batch),
 
-    and returns the winsorized pytree without the batch axis. ``c`` is a Python int or a traced
-    integer bounded by the Python int ``c_max`` (see :func:`cgnb.engine.winsorize.winsorize` for
-    both and the cost). ``method`` forces an order-statistics algorithm
-    (:data:`cgnb.engine.winsorize.METHODS`; default: chosen by backend and level). The state is empty.
+    and returns the winsorized pytree without the batch axis.
+
+    Args:
+      c: a Python int, or a traced integer bounded by the Python int ``c_max``
+        (see :func:`cgnb.engine.winsorize.winsorize`).
+      c_max: None or a Python int.
+      method: force an order-statistics algorithm (:data:`cgnb.engine.winsorize.METHODS`; default:
+        chosen by backend, level and batch size).
+    Returns:
+      An optax ``GradientTransformation`` with an empty state.
+    Raises:
+      ValueError: c or c_max of the wrong type, an unknown method (the ranges are checked in update).
     """
     winsorize.check_levels(c, c_max)  # types now; the range needs B and is checked in update
     if method is not None and method not in winsorize.METHODS:
@@ -61,8 +73,8 @@ def winsorized_mean(c: int | jax.Array, c_max: int | None = None,
 
     def update_fn(updates, state, params=None):
         del params
-        if isinstance(updates, pergrad.MLPFactors):
-            return winsorize_mlp.mlp_winsorized_grad(updates, c, c_max, method), state
+        if isinstance(updates, pergrad.PerExample):
+            return updates.winsorized_mean(c, c_max, method), state
         return winsorize.winsorize_tree(updates, c, c_max, method), state
 
     return optax.GradientTransformation(init_fn, update_fn)

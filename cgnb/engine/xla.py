@@ -1,25 +1,18 @@
-"""``jax.jit`` with the compiler options the engine's kernels are tuned for.
+"""``jax.jit`` with the compiler options the engine's kernels are tuned for, and the process's allocator.
 
 Contents
-  COMPILER_OPTIONS   XLA options every program of the engine and the chapters is compiled with
+  COMPILER_OPTIONS   XLA options every program of the engine and the chapters is compiled with:
+                     512-bit vectors preferred on the CPU (the winsorization kernels' min/max chains
+                     run on AVX-512 where the CPU has it; elsewhere LLVM keeps the widest it has)
   jit                ``jax.jit(fn, compiler_options=COMPILER_OPTIONS, ...)``
-  keep_freed_memory  glibc's allocator set to reuse freed memory instead of returning it to the
-                     system (importing :mod:`cgnb.engine` calls it; ``CGNB_MALLOC=system`` opts out)
+  keep_freed_memory  set glibc's allocator to reuse freed memory instead of returning it to the
+                     system: an explicit call, made by :func:`cgnb.engine.sweep.run_sweep` and the
+                     benchmark (``benchmarks/bench_engine.py``); importing cgnb changes nothing.
+                     ``CGNB_MALLOC=system`` opts out.
 
-On the CPU, XLA asks LLVM for 256-bit vectors by default. The order-statistics kernels of
-:mod:`cgnb.engine.winsorize` are long chains of integer min/max, and with 512-bit vectors
-(AVX-512) they run on half as many instructions: the winsorized step of the chapter-5 MLP at
-c = 4 took 3.2 ms instead of 5.2 ms on this book's 2-core build machine (``benchmarks/bench_engine.py``
-keeps a row compiled without the option). Where the CPU has no AVX-512, LLVM keeps the widest
-vectors it has; the matrix products (library calls) and GPU programs are unaffected (the
-option is a field of XLA's debug options, which every backend accepts).
+Why both exist, with the measurements behind them: ``book/performance.md`` ("Engine notes").
 
-XLA:CPU allocates a program's buffers with ``malloc`` on every run. glibc serves a large buffer
-from fresh pages of a new memory map (or a thread's own arena) and hands them back when it is
-freed, so every run pays the kernel for zeroing and mapping them again: materialising the
-per-example gradients of the chapter-5 MLP (B x P = 134 MB) took 75 ms, 65 % of it in the
-kernel. :func:`keep_freed_memory` makes every thread allocate from one heap that keeps what is
-freed (up to 2 GiB at its top); the same program then took 23 ms.
+Reference: XLA's debug options (``xla_cpu_prefer_vector_width``); glibc's ``mallopt(3)``.
 """
 from __future__ import annotations
 
@@ -30,18 +23,25 @@ import os
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_prefer_vector_width": 512}
 
 
-def jit(fn: Callable, **kwargs: Any) -> Callable:
-    """``jax.jit(fn, **kwargs)`` compiled with :data:`COMPILER_OPTIONS` (``compiler_options=``
-    entries given here override them).
+def staging() -> bool:
+    """True while a function is being staged out into a program (traced by ``jax.jit``, ``jax.eval_shape``,
+    a ``lax.scan`` body, ...): a new constant is then a tracer. False at the top level and under
+    ``vmap`` or ``grad`` alone, which run their primitives eagerly."""
+    return isinstance(jnp.asarray(False), jax.core.Tracer)
 
-    JAX accepts compiler options only on a top-level ``jit``: called inside another traced
-    function (``jax.jit``, ``vmap``, ``grad``), the result runs as a plain ``jax.jit(fn)`` and
-    the outer program's options apply. ``.lower`` (ahead-of-time compilation) compiles with the
-    options.
+
+def jit(fn: Callable, **kwargs: Any) -> Callable:
+    """``jax.jit(fn, **kwargs)`` compiled with :data:`COMPILER_OPTIONS` (``compiler_options=`` entries
+    given here override them).
+
+    JAX accepts compiler options only on a top-level ``jit``: called with traced arguments, or while
+    a program is being staged (:func:`staging`), the result runs as a plain ``jax.jit(fn)`` and the
+    outer program's options apply. ``.lower`` (ahead-of-time compilation) compiles with the options.
     """
     options = {**COMPILER_OPTIONS, **kwargs.pop("compiler_options", {})}
     top = jax.jit(fn, compiler_options=options, **kwargs)
@@ -49,14 +49,9 @@ def jit(fn: Callable, **kwargs: Any) -> Callable:
 
     @functools.wraps(fn)
     def call(*args: Any, **kw: Any) -> Any:
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((args, kw))):
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves((args, kw))) or staging():
             return nested(*args, **kw)
-        try:
-            return top(*args, **kw)
-        except ValueError as error:  # traced without traced arguments (only closed-over values)
-            if "compiler_options" not in str(error):
-                raise
-            return nested(*args, **kw)
+        return top(*args, **kw)
 
     call.lower = top.lower  # type: ignore[attr-defined]
     return call
@@ -66,14 +61,17 @@ def jit(fn: Callable, **kwargs: Any) -> Callable:
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 
 
+@functools.lru_cache(maxsize=1)
 def keep_freed_memory() -> bool:
     """Make glibc's ``malloc`` keep freed memory for reuse; True where it took effect.
 
     One arena for all threads (``M_ARENA_MAX = 1``), no separate memory maps for large blocks
     (``M_MMAP_MAX = 0``) and no trimming of the heap below 2 GiB of free memory at its top
-    (``M_TRIM_THRESHOLD``): a process's resident memory then stays at its peak. Does nothing
-    (returns False) where the C library is not glibc, or when the environment variable
-    ``CGNB_MALLOC`` is ``system``.
+    (``M_TRIM_THRESHOLD``): the process's resident memory then stays at its peak, and XLA:CPU's
+    buffers are not mapped and zeroed afresh on every run. Call it early (before the first
+    computation) so that it covers XLA's threads; later calls return the first call's answer.
+    Does nothing (returns False) where the C library is not glibc, or when the environment
+    variable ``CGNB_MALLOC`` is ``system``.
     """
     if os.environ.get("CGNB_MALLOC", "") == "system":
         return False
@@ -86,4 +84,4 @@ def keep_freed_memory() -> bool:
     return all(mallopt(param, value) == 1 for param, value in settings)
 
 
-__all__ = ["COMPILER_OPTIONS", "jit", "keep_freed_memory"]
+__all__ = ["COMPILER_OPTIONS", "staging", "jit", "keep_freed_memory"]

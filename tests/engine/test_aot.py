@@ -3,7 +3,6 @@ import os
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from cgnb.engine import aot, profiles
@@ -28,13 +27,6 @@ def test_a_huge_abstract_input_is_reported_over_the_limit_without_allocating():
 def test_fits_refuses_to_guess_without_an_analysis():
     with pytest.raises(ValueError, match="memory_analysis"):
         aot.fits({"total": None})
-
-
-def test_abstract_keeps_shapes_and_dtypes():
-    tree = {"w": np.zeros((3, 2), np.float32), "n": jnp.arange(4)}
-    out = aot.abstract(tree)
-    assert out["w"] == jax.ShapeDtypeStruct((3, 2), np.float32)
-    assert out["n"].shape == (4,)
 
 
 def _notebook(tmp_path, source, tags=("parameters",)):

@@ -16,6 +16,14 @@ def test_integer_rejects_floats_bools_and_small_values():
         checks.integer("steps", 0, minimum=1)
 
 
+def test_optional_integer_is_none_or_an_integer():
+    assert checks.optional_integer("chunk_steps", None, minimum=1) is None
+    assert checks.optional_integer("chunk_steps", np.int32(4), minimum=1) == 4
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=r"chunk_steps must be None \(the default\) or an integer >= 1"):
+            checks.optional_integer("chunk_steps", bad, minimum=1)
+
+
 def test_real_rejects_strings_non_finite_and_out_of_range():
     assert checks.real("lr", 1) == 1.0
     for bad, message in (("0.5", "must be a number"), (float("inf"), "finite"), (float("nan"), "finite")):
@@ -68,7 +76,8 @@ def test_run_sweep_rejects_labels_outside_the_classes():
     ds = data.Dataset(x, np.array([0, 1, 2, 0, 1, 2, 0, 1]), x, np.array([0, 1, 2, 0, 1, 2, 0, -1]), "toy", "toy")
     config = sweep.SweepConfig(sizes=(4, 3), steps=2, record_every=1, batch_size=4)
     with pytest.raises(sweep.ConfigError, match=r"data.y_test must lie in \[0, 3\) for 3 classes, got \[-1\]"):
-        sweep.run_sweep(config, ds, sweep.Variants.clean(ds.y_train), cache=False, progress=False)
+        sweep.run_sweep(config, ds, sweep.Variants(ds.y_train[None], np.ones((1, 8), bool)), cache=False,
+                        progress=False)
 
 
 def test_label_noise_helpers_reject_strings_and_out_of_range_fractions():
@@ -95,7 +104,7 @@ def test_empty_batches_and_mismatched_shapes_are_clear_errors():
     empty_x, empty_y = jnp.zeros((0, 4)), jnp.zeros((0,), jnp.int32)
     for call in (lambda: stats.coherence(loss, params, empty_x, empty_y),
                  lambda: pergrad.per_example_grads(loss, params, empty_x, empty_y),
-                 lambda: sweep.mean_loss(params, empty_x, empty_y)):
+                 lambda: pergrad.group_sums(loss, params, empty_x, empty_y, jnp.ones((1, 0), bool))):
         with pytest.raises(ValueError, match=r"empty batch|batch is empty"):
             call()
     with pytest.raises(ValueError, match=r"batch_size must be in \[1, n=10\], got 0"):

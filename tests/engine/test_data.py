@@ -21,7 +21,6 @@ def test_embedded_mnist_is_real_shuffled_and_deterministic(mnist):
     assert set(np.unique(mnist.y_test)) == set(range(10))
     again = data.load_mnist("embedded")
     np.testing.assert_array_equal(again.y_train, mnist.y_train)
-    assert mnist.num_classes == 10
 
 
 def test_embedded_split_sizes_and_errors():
@@ -66,7 +65,6 @@ def test_label_noise_fraction_mask_and_proper_accuracy(fraction):
     noisy = data.corrupt_labels(jax.random.key(1), labels, fraction)
     changed = noisy.labels != labels
     np.testing.assert_array_equal(noisy.pristine, ~changed)
-    np.testing.assert_array_equal(noisy.corrupt, changed)
     # labels were permuted among the chosen examples: the label histogram is unchanged
     np.testing.assert_array_equal(np.bincount(noisy.labels, minlength=10), np.bincount(labels, minlength=10))
     # at most round(n * N) labels differ; the exact proper accuracy is the unchanged fraction

@@ -46,7 +46,7 @@ def test_block_reducers_and_minibatch_indices():
     indices = jnp.asarray(np.random.default_rng(1).integers(0, 12, (4, 5)))
     probe = lambda p, g, loss: loss
     last = loop.train(_gradient, optax.sgd(LR), W0, X, Y, steps=4, record_every=2, indices=indices,
-                      step_probe=probe, block_reduce=loop.block_last)
+                      step_probe=probe, block_reduce=lambda values: values[-1])
     every = loop.train(_gradient, optax.sgd(LR), W0, X, Y, steps=4, record_every=2, indices=indices,
                        step_probe=probe, block_reduce=loop.block_all)
     _, seen = _by_hand(4, indices)
@@ -76,7 +76,7 @@ def test_train_is_jittable_vmappable_and_resumable():
 
 def test_snapshots_are_the_trajectory_of_one_run():
     indices = jnp.asarray(np.random.default_rng(2).integers(0, 12, (6, 4)))
-    trace, snaps = loop.train_with_snapshots(_gradient, optax.sgd(LR), W0, X, Y, steps=6, snapshot_steps=(0, 2, 6),
+    trace, snaps = loop.train_keeping_snapshots(_gradient, optax.sgd(LR), W0, X, Y, steps=6, snapshot_steps=(0, 2, 6),
                                              indices=indices, step_probe=lambda p, g, loss: loss,
                                              block_reduce=loop.block_all)
     whole = loop.train(_gradient, optax.sgd(LR), W0, X, Y, steps=6, indices=indices)
@@ -88,12 +88,28 @@ def test_snapshots_are_the_trajectory_of_one_run():
     np.testing.assert_allclose(np.ravel(trace.step_values), [s[1] for s in seen], rtol=1e-5)
 
 
+def test_mean_loss_gradient_and_the_jitted_loop():
+    def loss(params, x, y, *, key=None):  # a per-example loss: squared error of the linear model
+        return (x @ params["w"] - y) ** 2
+
+    gradient = loop.mean_loss_gradient(loss)
+    assert loop.mean_loss_gradient(loss) is gradient  # the same function: jitted_train reuses compilations
+    value, grads = gradient(W0, X, Y, None)
+    want_value, want_grads = _gradient(W0, X, Y, None)
+    np.testing.assert_allclose(value, want_value, rtol=1e-6)
+    np.testing.assert_allclose(grads["w"], want_grads["w"], rtol=1e-6)
+    jitted = loop.jitted_train(gradient, optax.sgd(LR), W0, X, Y, steps=4, record_every=2)
+    plain = loop.train(gradient, optax.sgd(LR), W0, X, Y, steps=4, record_every=2)
+    np.testing.assert_allclose(jitted.params["w"], plain.params["w"], rtol=1e-6)
+    assert isinstance(plain, loop.Trajectory)
+
+
 def test_bad_input_says_what_to_change():
     with pytest.raises(ValueError, match="multiple of record_every"):
         loop.train(_gradient, optax.sgd(LR), W0, X, Y, steps=5, record_every=2)
     with pytest.raises(ValueError, match="one row per step"):
         loop.train(_gradient, optax.sgd(LR), W0, X, Y, steps=4, indices=jnp.zeros((3, 2), jnp.int32))
     with pytest.raises(ValueError, match="snapshot steps must lie in"):
-        loop.train_with_snapshots(_gradient, optax.sgd(LR), W0, X, Y, steps=4, snapshot_steps=(5,))
+        loop.train_keeping_snapshots(_gradient, optax.sgd(LR), W0, X, Y, steps=4, snapshot_steps=(5,))
     with pytest.raises(ValueError, match="must divide every snapshot step"):
-        loop.train_with_snapshots(_gradient, optax.sgd(LR), W0, X, Y, steps=4, snapshot_steps=(3,), record_every=2)
+        loop.train_keeping_snapshots(_gradient, optax.sgd(LR), W0, X, Y, steps=4, snapshot_steps=(3,), record_every=2)

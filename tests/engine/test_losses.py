@@ -40,3 +40,19 @@ def test_mlp_loss_is_a_per_example_loss_of_the_forward_pass():
     np.testing.assert_array_equal(got, losses.cross_entropy(nets.forward(params, x), y))
     with pytest.raises(ValueError, match="takes no key"):
         losses.MLPLoss()(params, x, y, key=jax.random.key(2))
+
+
+def test_mean_loss_is_the_batch_objective_and_passes_a_key_only_when_given():
+    params = nets.init(jax.random.PRNGKey(0), (4, 3))
+    x, y = jnp.ones((2, 4)), jnp.array([0, 2])
+    np.testing.assert_array_equal(losses.mean_loss(losses.MLPLoss(), params, x, y),
+                                  jnp.mean(losses.cross_entropy(nets.forward(params, x), y)))
+    seen = []
+
+    def noisy(p, x, y, *, key=None):
+        seen.append(key)
+        return jnp.zeros(x.shape[0])
+
+    losses.mean_loss(noisy, params, x, y)
+    losses.mean_loss(noisy, params, x, y, key=jax.random.PRNGKey(1))
+    assert seen[0] is None and seen[1] is not None

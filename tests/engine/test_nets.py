@@ -86,3 +86,13 @@ def test_forward_bad_masks_and_shifts():
         nets.forward(params, x, masks=[jnp.ones((3, 5))] * 2)
     with pytest.raises(ValueError, match="one array per layer"):
         nets.forward(params, x, shifts=[jnp.zeros((3, 5))])
+
+
+def test_blocked_forward_equals_one_pass_and_pads_the_last_block():
+    params = nets.init(jax.random.PRNGKey(0), (4, 5, 3))
+    x = jax.random.normal(jax.random.PRNGKey(1), (10, 4))
+    blocks = nets.pad_to_blocks(x, 4)
+    assert blocks.shape == (3, 4, 4) and not blocks[2, 2:].any()
+    np.testing.assert_array_equal(nets.pad_to_blocks(jnp.arange(3), 2), [[0, 1], [2, 0]])
+    np.testing.assert_allclose(nets.forward_in_blocks(params, x, 4), nets.forward(params, x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(nets.forward_in_blocks(params, x, 10), nets.forward(params, x))

@@ -1,4 +1,4 @@
-"""Tests of cgnb.pergrad against numpy references and Python loops (timings: benchmarks/)."""
+"""Tests of cgnb.engine.pergrad against numpy references and Python loops (timings: benchmarks/)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,6 +94,59 @@ def test_mlp_factors_and_sq_norms_equal_per_example_gradients():
         np.testing.assert_allclose(layer["b"], d, rtol=1e-5, atol=1e-7)
 
 
+# ----------------------------------------------------------------------------- one representation
+
+
+def both_forms(params, x, y):
+    return (jax.jit(pergrad.per_example, static_argnums=0, static_argnames="form")(XENT, params, x, y, form="factors"),
+            jax.jit(pergrad.per_example, static_argnums=0, static_argnames="form")(XENT, params, x, y,
+                                                                                  form="materialised"))
+
+
+def test_the_dispatch_picks_factors_only_where_they_apply():
+    params, x, y = mlp_problem()
+    assert isinstance(pergrad.per_example(XENT, params, x, y), pergrad.MLPFactors)
+    assert isinstance(pergrad.per_example(xent, params, x, y), pergrad.Materialised)
+    bn = nets.init(jax.random.PRNGKey(0), (6, 5, 3), batchnorm=True)
+    assert isinstance(pergrad.per_example(XENT, bn, x, y), pergrad.Materialised)
+    with pytest.raises(ValueError, match="form must be one of"):
+        pergrad.per_example(XENT, params, x, y, form="lazy")
+
+
+def test_both_forms_offer_the_same_operations():
+    params, x, y = mlp_problem()
+    factors, materialised = both_forms(params, x, y)
+    rows = loop_grads(xent, params, x, y)
+    assert factors.batch_size == materialised.batch_size == x.shape[0]
+    for g in (factors, materialised):
+        np.testing.assert_allclose(pergrad.ravel(g.mean()), rows.mean(axis=0), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(g.sq_norms(), np.sum(rows ** 2, axis=1), rtol=1e-5)
+        weights = jnp.asarray(np.random.default_rng(0).normal(size=(3, x.shape[0])), jnp.float32)
+        sums = g.group_sums(weights)  # the total, then one row per weight vector
+        for k, w in enumerate([np.ones(x.shape[0]), *np.asarray(weights)]):
+            np.testing.assert_allclose(pergrad.ravel(jax.tree_util.tree_map(lambda l: l[k], sums)),
+                                       w @ rows, rtol=1e-4, atol=1e-6)
+        assert tree_max_abs_diff(g.materialise(), materialised.grads) < 1e-6
+    assert tree_max_abs_diff(factors.winsorized_mean(1), materialised.winsorized_mean(1)) < 1e-6
+
+
+def test_group_sums_without_per_example_gradients():
+    params, x, y = mlp_problem()
+    masks = jnp.array([[True, False] * 4, [False] * 8])
+    rows = loop_grads(xent, params, x, y)
+    for loss in (XENT, xent):  # factors, or one backward pass per row
+        sums = pergrad.group_sums(loss, params, x, y, masks)
+        for k, w in enumerate([np.ones(8), *np.asarray(masks, np.float32)]):
+            np.testing.assert_allclose(pergrad.ravel(jax.tree_util.tree_map(lambda l: l[k], sums)),
+                                       w @ rows, rtol=1e-4, atol=1e-6)
+
+
+def test_layer_sq_norms_with_and_without_the_bias():
+    a, d = jnp.array([[1.0, 2.0]]), jnp.array([[3.0]])
+    np.testing.assert_array_equal(pergrad.layer_sq_norms(a, d), [(5.0 + 1.0) * 9.0])
+    np.testing.assert_array_equal(pergrad.layer_sq_norms(a, d, bias=False), [45.0])
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 
@@ -107,3 +160,7 @@ def test_bad_inputs_raise_clear_errors():
         pergrad.mlp_factors(XENT, bn_params, x, y)
     with pytest.raises(ValueError, match="MLPLoss"):
         pergrad.mlp_per_example_sq_norms(xent, params, x, y)
+    with pytest.raises(ValueError, match="MLPLoss"):
+        pergrad.per_example(xent, params, x, y, form="factors")
+    with pytest.raises(ValueError, match="batch is empty"):
+        pergrad.check_batch(jnp.zeros((0, 2)), jnp.zeros(0))

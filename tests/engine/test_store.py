@@ -53,7 +53,10 @@ def test_key_depends_on_engine_source_and_environment(monkeypatch):
 
 def test_engine_fingerprint_covers_engine_modules_that_can_change_results(tmp_path, monkeypatch):
     assert len(store.engine_fingerprint()) == 64
-    for name in ("nets.py", "sweep.py", *store.NOT_RESULTS):
+    assert "sweep/run.py" in store.engine_sources() and "winsorize/kernel.py" in store.engine_sources()
+    assert not set(store.NOT_RESULTS) & set(store.engine_sources())
+    (tmp_path / "sweep").mkdir()
+    for name in ("nets.py", "sweep/run.py", *store.NOT_RESULTS):
         (tmp_path / name).write_text("x = 1\n")
     monkeypatch.setattr(store, "ENGINE_DIR", tmp_path)
     fingerprint = store.engine_fingerprint.__wrapped__
@@ -64,7 +67,29 @@ def test_engine_fingerprint_covers_engine_modules_that_can_change_results(tmp_pa
     (tmp_path / "nets.py").write_text("x = 2\n")
     edited = fingerprint()
     (tmp_path / "trainer.py").write_text("")  # a new engine module counts too
-    assert len({base, edited, fingerprint()}) == 3
+    added = fingerprint()
+    assert len({base, edited, added}) == 3
+
+
+def test_editing_a_file_in_a_sub_package_changes_the_key(tmp_path, monkeypatch):
+    (tmp_path / "winsorize").mkdir()
+    for name in ("nets.py", "winsorize/kernel.py", "winsorize/__init__.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    monkeypatch.setattr(store, "ENGINE_DIR", tmp_path)
+    monkeypatch.setattr(store, "engine_fingerprint", store.engine_fingerprint.__wrapped__)
+    base = store.key("train", {"a": 1})
+    (tmp_path / "winsorize" / "kernel.py").write_text("x = 2\n")
+    edited = store.key("train", {"a": 1})
+    (tmp_path / "winsorize" / "select.py").write_text("x = 3\n")  # a new algorithm module counts too
+    assert len({base, edited, store.key("train", {"a": 1})}) == 3
+
+
+def test_digest_is_equal_exactly_for_equal_values():
+    a = store.digest({"x": np.arange(3), "n": [1, (2, 3)]})
+    assert a == store.digest({"n": [1, [2, 3]], "x": np.arange(3)}) and len(a) == 64
+    assert a != store.digest({"x": np.arange(3).astype(np.int8), "n": [1, (2, 3)]})
+    assert a != store.digest({"x": np.arange(3), "n": [1, (2, 4)]})
+    assert store.digest([{"w": np.zeros(2)}]) != store.digest([{"w": np.zeros(3)}])
 
 
 def test_key_includes_sources_when_given():

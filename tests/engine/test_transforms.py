@@ -71,6 +71,14 @@ def test_mlp_factors_take_the_fast_path(c):
     assert_trees_equal(updates, filled(-0.5 * EXPECTED[c], params))
 
 
+@pytest.mark.parametrize("c", [0, 2])
+def test_materialised_per_example_gradients_are_the_pytree(c):
+    """A pergrad.Materialised (the generic "per_example" rule's output) winsorizes like its pytree."""
+    tx = transforms.winsorized_mean(c)
+    wrapped = jax.jit(tx.update)(pergrad.Materialised(per_example_tree()), optax.EmptyState())[0]
+    assert_trees_equal(wrapped, jax.jit(tx.update)(per_example_tree(), optax.EmptyState())[0], rtol=0)
+
+
 def test_rm3_is_the_median_of_the_last_three_gradients():
     rng = np.random.default_rng(3)
     grads = [{"w": rng.normal(size=(3, 2)).astype(np.float32), "b": rng.normal(size=4).astype(np.float32)}

@@ -29,8 +29,10 @@ def test_options_given_override_the_defaults():
 
 
 FAULTS_SCRIPT = """
-import ctypes, resource, threading
-import cgnb.engine
+import ctypes, resource, sys, threading
+import cgnb, cgnb.engine
+from cgnb.engine import xla
+kept = xla.keep_freed_memory() if sys.argv[1] == "call" else None
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
@@ -47,28 +49,54 @@ def allocate():  # in a thread, as XLA:CPU allocates its buffers
     out.append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4)
 out = []
 t = threading.Thread(target=allocate); t.start(); t.join()
-print(cgnb.engine.KEEPS_FREED_MEMORY, out[0])
+print(kept, out[0])
 """
 
 
-def _faults_per_allocation(malloc_setting: str) -> tuple[str, float]:
+def _faults_per_allocation(malloc_setting: str, how: str) -> tuple[str, float]:
     import os
     import subprocess
     import sys
     env = {**os.environ, "CGNB_MALLOC": malloc_setting}
-    out = subprocess.run([sys.executable, "-c", FAULTS_SCRIPT], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", FAULTS_SCRIPT, how], env=env, capture_output=True, text=True,
+                         check=True)
     kept, faults = out.stdout.split()
     return kept, float(faults)
 
 
-def test_importing_the_engine_keeps_freed_memory_for_reuse():
+def test_importing_cgnb_leaves_the_allocator_and_keep_freed_memory_changes_it():
     """A 100 MB buffer freed and allocated again costs ~25,000 page faults (4 KiB pages) under glibc's
-    defaults, and none once the engine is imported."""
-    kept, faults = _faults_per_allocation("")
-    system_kept, system_faults = _faults_per_allocation("system")
+    defaults: still after ``import cgnb``, none once ``keep_freed_memory()`` is called; CGNB_MALLOC=system
+    opts out of the call."""
+    _, imported_faults = _faults_per_allocation("", "import")
+    kept, faults = _faults_per_allocation("", "call")
+    system_kept, system_faults = _faults_per_allocation("system", "call")
     assert (kept, system_kept) == ("True", "False")
-    assert system_faults > 10_000, system_faults  # the default really returns the pages
+    assert imported_faults > 10_000 and system_faults > 10_000, (imported_faults, system_faults)
     assert faults < 1_000, faults
+
+
+def test_the_sweep_runner_keeps_freed_memory(monkeypatch):
+    import numpy as np
+
+    from cgnb.engine import data, sweep
+    calls = []
+    monkeypatch.setattr(xla, "keep_freed_memory", lambda: calls.append(1) or True)
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    y = np.arange(8, dtype=np.int32) % 2
+    ds = data.Dataset(x, y, x, y, "toy", "toy")
+    sweep.run_sweep(sweep.SweepConfig(sizes=(3, 2), steps=2, record_every=1, batch_size=4), ds,
+                    sweep.Variants(y[None], np.ones((1, 8), bool)), cache=False, progress=False)
+    assert calls == [1]
+
+
+def test_staging_is_detected_directly():
+    assert not xla.staging()
+    seen = []
+    jax.jit(lambda a: seen.append(xla.staging()) or a)(1.0)
+    jax.vmap(lambda a: seen.append(xla.staging()) or a)(jnp.ones(2))
+    jax.eval_shape(lambda: seen.append(xla.staging()) or 0)
+    assert seen == [True, False, True]
 
 
 def test_jit_inside_another_traced_function_runs_without_its_options():

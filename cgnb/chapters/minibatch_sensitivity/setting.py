@@ -1,7 +1,7 @@
 """Chapter 6's runs: each network variant trained per seed, kept at the start and mid-training.
 
 * :func:`train_and_snapshot` -- minibatch training on the engine's loop that keeps the parameters at
-  chosen steps (:func:`cgnb.engine.loop.train_with_snapshots`);
+  chosen steps (:func:`cgnb.engine.loop.train_keeping_snapshots`);
 * :func:`train_variant` -- one variant (plain / dropout / batch norm) and seed; :func:`train_variants`
   -- all variants x seeds, keyed ``"<variant>/<seed>"`` (what the notebook stores with
   :func:`cgnb.engine.store.memoize`);
@@ -11,7 +11,6 @@ Reference: "Gradients are sensitive to minibatch composition" (blog post).
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -34,7 +33,7 @@ def train_and_snapshot(loss_fn: Loss, params: Params, x: np.ndarray, y: np.ndarr
                          optimizer: optax.GradientTransformation, batch_size: int, steps: int,
                          snapshot_steps: Sequence[int], seed: int, noisy: bool = False
                          ) -> tuple[np.ndarray, dict[int, Params]]:
-    """Minibatch training (:func:`cgnb.engine.loop.train_with_snapshots`) that keeps the parameters at chosen steps.
+    """Minibatch training (:func:`cgnb.engine.loop.train_keeping_snapshots`) that keeps the parameters at chosen steps.
 
     Args:
       loss_fn: ``loss(params, x, y, key=None) -> (B,)``; each step descends its mean.
@@ -56,8 +55,8 @@ def train_and_snapshot(loss_fn: Loss, params: Params, x: np.ndarray, y: np.ndarr
         raise ValueError(f"snapshot steps must lie in [0, {steps}], got {list(snapshot_steps)}")
     order = jnp.asarray(sampler.batch_indices(seed, 0, steps, len(y), batch_size, "epochs"))
     keys = jax.random.split(jax.random.PRNGKey(seed), steps) if noisy else None
-    trace, snapshots = loop.train_with_snapshots(
-        mean_loss_gradient(loss_fn), optimizer, params, jnp.asarray(x), jnp.asarray(y), steps=steps,
+    trace, snapshots = loop.train_keeping_snapshots(
+        loop.mean_loss_gradient(loss_fn), optimizer, params, jnp.asarray(x), jnp.asarray(y), steps=steps,
         snapshot_steps=snapshot_steps, indices=order, keys=keys, step_probe=loss_probe,
         block_reduce=loop.block_all)
     return np.asarray(trace.step_values).reshape(steps), snapshots
@@ -66,15 +65,6 @@ def train_and_snapshot(loss_fn: Loss, params: Params, x: np.ndarray, y: np.ndarr
 def loss_probe(params: Params, grads: Params, loss: jax.Array) -> jax.Array:
     """The step's minibatch loss (a step probe of :func:`cgnb.engine.loop.train`)."""
     return loss
-
-
-@functools.lru_cache(maxsize=16)
-def mean_loss_gradient(loss_fn: Loss) -> loop.Gradient:
-    """``(params, x, y, key) -> (mean loss, its gradient)``; cached per loss so compilations are reused."""
-    def gradient(params, x, y, key):
-        return jax.value_and_grad(lambda q: jnp.mean(loss_fn(q, x, y, key=key)))(params)
-
-    return gradient
 
 
 def train_variant(loss_fn: Loss, x: np.ndarray, y: np.ndarray, *, sizes: Sequence[int], batchnorm: bool,
@@ -140,7 +130,7 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | Non
     optimizer = optax.sgd(p["learning_rate"])
     segment = p["mid_step"]
     record_every = math.gcd(p["steps"], p["mid_step"])
-    gradient = mean_loss_gradient(models.make_loss(p["dropout_rate"]))
+    gradient = loop.mean_loss_gradient(models.make_loss(p["dropout_rate"]))
 
     def segment_program(params, x, y, *, indices, keys, opt_state):
         return loop.train(gradient, optimizer, params, x, y, steps=segment, record_every=record_every, indices=indices,

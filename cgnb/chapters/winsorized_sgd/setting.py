@@ -23,6 +23,10 @@ from ...engine import data as data_lib
 from ...engine import runs, sweep
 from . import measures
 
+#: Training examples on which every record measures the network (dead units are units none of them activates).
+MODEL_EXAMPLES = 1000
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
     """One setting of the chapter (the notebook's parameters): data, network, training and the variant grid.
@@ -57,9 +61,12 @@ class Setting:
         return (784, *self.hidden, 10)
 
     def config(self, method: str) -> sweep.SweepConfig:
-        """The sweep configuration of ``method`` (``"sgd"``, ``"rm3"`` or ``"winsorized"``)."""
+        """The sweep configuration of ``method`` (``"sgd"``, ``"rm3"`` or ``"winsorized"``); every record also
+        measures the network itself (the ``"model"`` statistic: weight norms, logit spread, dead units) on
+        the first :data:`MODEL_EXAMPLES` training examples."""
         return sweep.SweepConfig(sizes=self.sizes, steps=self.steps, batch_size=self.batch_size, lr=self.lr,
-                                 method=method, record_every=self.record_every, keep_params=False)
+                                 method=method, record_every=self.record_every, keep_params=False,
+                                 stats=("model",), stats_examples=min(MODEL_EXAMPLES, self.n_train))
 
     def load_data(self) -> data_lib.Dataset:
         """The first ``n_train`` training and ``n_test`` test images of ``source``."""
@@ -195,18 +202,17 @@ def seeded_grid(key: jax.Array, y_train: np.ndarray, noise_levels: Sequence[floa
 
 
 def winsorized_config(config: sweep.SweepConfig, c: int) -> sweep.SweepConfig:
-    """``config`` for winsorized SGD compiled at the level ``c`` (``c_max = c``, ``static_c=True``)."""
-    return dataclasses.replace(config, method="winsorized", c_max=c, static_c=True)
+    """``config`` for winsorized SGD at the level ``c`` (``c_max = c``; a sweep whose variants all share
+    one level compiles it in)."""
+    return dataclasses.replace(config, method="winsorized", c_max=c)
 
 
 def run_winsorized(config: sweep.SweepConfig, data, variants: sweep.Variants, **kwargs) -> dict[int, sweep.SweepResult]:
-    """Winsorized sweeps of ``variants``, one per distinct level c, each compiled with c static.
+    """Winsorized sweeps of ``variants``, one per distinct level c, each with that level compiled in.
 
-    Returns ``{c: SweepResult}`` (the variants with that c, ``config`` with
-    ``method="winsorized"``, ``c_max = c`` and ``static_c=True``). The updates are those of
-    :func:`cgnb.engine.sweep.run_sweep` with c traced; only the compiled program differs (the
-    traced-c kernel is slow on XLA:CPU, see :attr:`cgnb.engine.sweep.SweepConfig.static_c` and the
-    performance page). ``kwargs`` go to :func:`cgnb.engine.sweep.run_sweep`.
+    Returns ``{c: SweepResult}`` (the variants with that c, ``config`` with ``method="winsorized"`` and
+    ``c_max = c``). The updates are those of :func:`cgnb.engine.sweep.run_sweep` with c traced; only the
+    compiled program differs. ``kwargs`` go to :func:`cgnb.engine.sweep.run_sweep`.
     """
     results = {}
     for c in sorted(int(v) for v in np.unique(variants.c)):
@@ -224,7 +230,7 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable) -> l
 
     Args:
       parameters: the notebook's ``parameters`` cell under the paper profile (every :class:`Setting` field).
-      sweep_chunk: ``sweep_chunk(config, num_variants, n_train, n_test) -> (function, abstract args)``.
+      sweep_chunk: ``sweep_chunk(config, num_variants, n_train, n_test, level) -> (function, abstract args)``.
 
     Returns:
       ``[(label, function, abstract args, abstract kwargs)]``, one per method.
@@ -233,8 +239,8 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable) -> l
     variants = sum(len(own.seeds) if n in own.claim_levels else 1 for n in own.noise_levels)
     c = max(own.cs)
     out = []
-    for label, config in (("sgd", own.config("sgd")), ("rm3", own.config("rm3")),
-                          (f"winsorized c={c}", winsorized_config(own.config("winsorized"), c))):
-        fn, args = sweep_chunk(config, variants, own.n_train, own.n_test)
+    for label, config, level in (("sgd", own.config("sgd"), None), ("rm3", own.config("rm3"), None),
+                                 (f"winsorized c={c}", winsorized_config(own.config("winsorized"), c), c)):
+        fn, args = sweep_chunk(config, variants, own.n_train, own.n_test, level)
         out.append((f"sweep chunk {label}: {variants} variants x {config.chunk} steps", fn, args, {}))
     return out

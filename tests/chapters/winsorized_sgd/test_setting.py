@@ -23,7 +23,7 @@ def test_run_winsorized_static_levels_match_the_traced_engine_sweep():
     static = setting.run_winsorized(config, ds, variants, cache=False, progress=False)
     assert sorted(static) == [1, 2]
     for c, result in static.items():
-        assert result.config.c_max == c and result.config.static_c and list(result.c) == [c]
+        assert result.config.c_max == c and list(result.c) == [c]
         v = int(traced.index(c=c)[0])
         np.testing.assert_allclose(result.train_loss[0], traced.train_loss[v], rtol=1e-5)
 
@@ -88,12 +88,12 @@ def test_settings_need_plain_sgd_and_refuse_other_configs(stored_tiny, monkeypat
 def test_paper_programs_compile_the_three_methods_with_c_static():
     seen = []
 
-    def sweep_chunk(config, v, n_train, n_test):
-        seen.append((config, v, n_train, n_test))
+    def sweep_chunk(config, v, n_train, n_test, level=None):
+        seen.append((config, v, n_train, n_test, level))
         return (lambda: None), ()
 
     programs = setting.paper_programs(TINY.as_dict(), sweep_chunk=sweep_chunk)
     assert [p[0].split(":")[0] for p in programs] == ["sweep chunk sgd", "sweep chunk rm3", "sweep chunk winsorized c=2"]
-    assert [(c.method, c.c_max, c.static_c) for c, *_ in seen] == [("sgd", 0, False), ("rm3", 0, False),
-                                                                    ("winsorized", 2, True)]
-    assert {(v, n, m) for _, v, n, m in seen} == {(3, 300, 100)}  # seeds 0, 1 at 0.5; seed 0 at 0.0
+    assert [(c.method, c.c_max, level) for c, *_, level in seen] == [("sgd", 0, None), ("rm3", 0, None),
+                                                                      ("winsorized", 2, 2)]
+    assert {(v, n, m) for _, v, n, m, _ in seen} == {(3, 300, 100)}  # seeds 0, 1 at 0.5; seed 0 at 0.0

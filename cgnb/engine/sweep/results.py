@@ -1,21 +1,20 @@
-"""What a sweep produced (:class:`SweepResult`) and its files: the result ``.npz`` and the
-resumable checkpoint, both stored atomically with :mod:`cgnb.engine.store`.
+"""What a sweep produced (:class:`SweepResult`) and its files: the result ``.npz`` and the resumable
+checkpoint, both written atomically with :mod:`cgnb.engine.store`.
+
+Reference: the ``.npz`` format (``numpy.lib.format``), read with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 
-from . import losses, store
-from .sweep_config import SweepConfig
-
-if TYPE_CHECKING:  # the training state is the sweep's; only its structure is needed here
-    from .sweep import TrainState
+from .. import nets, store
+from .config import SweepConfig
+from .types import TrainState
 
 
 @dataclasses.dataclass(eq=False)
@@ -45,7 +44,7 @@ class SweepResult:
     noise: np.ndarray
     seed: np.ndarray
     c: np.ndarray
-    params: losses.Params | None = None
+    params: nets.Params | None = None
     key: str = ""
     from_cache: bool = False
     chunks_run: int = 0
@@ -77,11 +76,6 @@ class SweepResult:
         """Write the result to one ``.npz`` file, atomically (:func:`cgnb.engine.store.write_arrays`)."""
         store.write_arrays(Path(path), self.to_arrays())
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "SweepResult":
-        """Read a result written by :meth:`save` (:class:`cgnb.engine.store.CorruptEntry` if unreadable)."""
-        return cls.from_arrays(store.read_arrays(Path(path)))
-
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The result as named arrays: config (JSON), key, steps, records/<name>, params/<layer>/<name>, ..."""
         arrays = {"config": np.array(self.config.to_json()), "key": np.array(self.key), "steps": self.steps,
@@ -95,7 +89,7 @@ class SweepResult:
 
     @classmethod
     def from_arrays(cls, files: dict[str, np.ndarray]) -> "SweepResult":
-        """The result of :meth:`to_arrays`' arrays."""
+        """The result of :meth:`to_arrays`' arrays (or of a stored run's, :mod:`cgnb.engine.runs`)."""
         records = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("records/")}
         layers: dict[int, dict[str, np.ndarray]] = {}
         for k, v in files.items():
@@ -118,9 +112,13 @@ def save_checkpoint(path: Path, chunks_done: int, states: TrainState, records: d
 
 
 def checkpoint_from_arrays(files: dict[str, np.ndarray], like: TrainState
-                            ) -> tuple[int, TrainState, dict[str, np.ndarray]]:
+                           ) -> tuple[int, TrainState, dict[str, np.ndarray]]:
     """``(chunks_done, states, records)`` of a checkpoint; ``like`` (arrays or ShapeDtypeStructs) gives the
-    state's structure. Raises ValueError when the arrays do not fit it."""
+    state's structure.
+
+    Raises:
+      ValueError: the arrays do not fit ``like``.
+    """
     leaves, treedef = jax.tree_util.tree_flatten(like)
     loaded = [files[f"state/{i:04d}"] for i in range(len(leaves))]
     for got, want in zip(loaded, leaves):
@@ -131,8 +129,15 @@ def checkpoint_from_arrays(files: dict[str, np.ndarray], like: TrainState
 
 
 def result_from_arrays(files: dict[str, np.ndarray], key: str) -> SweepResult:
-    """The stored result of the sweep ``key`` (ValueError if the file holds another sweep's result)."""
+    """The stored result of the sweep ``key``.
+
+    Raises:
+      ValueError: the file holds another sweep's result.
+    """
     result = SweepResult.from_arrays(files)
     if result.key != key:
         raise ValueError(f"it holds the result of sweep {result.key}, not {key}")
     return result
+
+
+__all__ = ["SweepResult", "save_checkpoint", "checkpoint_from_arrays", "result_from_arrays"]

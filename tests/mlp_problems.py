@@ -21,6 +21,15 @@ def mlp_problem(sizes=(6, 5, 4, 3), batch=8, seed=0):
     return params, x, y
 
 
+def step_problem(steps=3, batch=8, sizes=(10, 300, 4)):
+    """Glorot MLP parameters and ``steps`` random minibatches xs (steps, batch, sizes[0]), ys (steps, batch)."""
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+    params = nets.init(k1, sizes)
+    xs = jax.random.normal(k2, (steps, batch, sizes[0]))
+    ys = jax.random.randint(k3, (steps, batch), 0, sizes[-1])
+    return params, xs, ys
+
+
 def loop_grads(loss_fn, params, x, y):
     """Per-example gradients by a Python loop of jax.grad, raveled: (B, P) numpy."""
     grad_one = jax.jit(jax.grad(lambda p, xi, yi: loss_fn(p, xi, yi)[0]))
