@@ -137,10 +137,13 @@ def test_sync_folds_install_import_plot_and_runner_cells(source, tags):
     assert nbscript.folds(_cell(source, tags))
 
 
+def test_sync_folds_the_parameters_cell():
+    assert nbscript.folds(_cell("n_train = cgnb.pick(quick=600, paper=60000)\nimport numpy as np", ("parameters",)))
+
+
 @pytest.mark.parametrize("source, tags", [
-    ("n_train = cgnb.pick(quick=600, paper=60000)\nimport numpy as np", ("parameters",)),
     ("grads = pergrad.per_example_grads(loss, params, x, y)", ()),
-    ('ledger.check("C4.1", "statement", value, ">=", 0.99)\nfig = plots.grid(1, 1)', ()),
+    ('ledger.decide("C4.1", values)\nfig = plots.grid(1, 1)', ()),
     ("fig = plots.grid(1, 1)", ("show-input",)),
     ("ratio = a / b", ()),
 ])
@@ -153,15 +156,16 @@ def test_check_reports_an_unfolded_plot_cell_and_a_folded_claim_check(tmp_path):
     nb.cells = [_cell(nbscript.install_cell_source(), [nbscript.INSTALL_TAG, "hide-input"]),
                 _cell("n = 3", ["parameters"]),
                 _cell("fig = plots.grid(1, 1)"),
-                _cell('ledger.check("C1.1", "s", 1.0, ">=", 0.5)', ["hide-input"])]
+                _cell('ledger.decide("C1.1", values)', ["hide-input"])]
     path = tmp_path / "01_x.ipynb"
     nbformat.write(nb, path)
     found = nbscript.problems(path)
+    assert any("code cell 2 should be folded" in p for p in found)  # the parameters cell
     assert any("code cell 3 should be folded" in p for p in found)
     assert any("code cell 4 must stay open" in p for p in found)
     nbscript.sync(path)
     tags = [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
-    assert "hide-input" in tags[2] and "hide-input" in tags[3]  # sync adds, never removes an author's tag
+    assert all("hide-input" in t for t in tags[1:])  # sync adds, never removes an author's tag
 
 
 def _book_ext():
