@@ -131,7 +131,7 @@ class Ledger:
                        f"{list(self.chapter.claim_ids)}")
 
     def decide(self, claim_id: str, values: Any, *, rule: str | None = None, cell: str = "",
-               degenerate: Sequence[str] = (), note: str = "") -> Result:
+               degenerate: Sequence[str] = (), not_testable: str = "", note: str = "") -> Result:
         """Decide one check of a claim by its rule on the values measured in this run.
 
         Args:
@@ -140,6 +140,8 @@ class Ledger:
           rule: the rule's name; None when the claim has one rule.
           cell: which part of the experiment the values come from, e.g. ``"c = 4, 25 %"``.
           degenerate: one line per run behind the values that collapsed or never learned.
+          not_testable: why the check cannot be decided in this run although its runs are sound
+            (its premise is absent); the verdict is then ``"not testable"`` with this reason.
           note: context shown with the result (never a verdict).
 
         Returns:
@@ -152,7 +154,7 @@ class Ledger:
         """
         claim = self.claim(claim_id)
         the_rule = claim.rule(rule)
-        decision = verdicts.decide(the_rule, values, degenerate=degenerate)
+        decision = verdicts.decide(the_rule, values, degenerate=degenerate, not_testable=not_testable)
         record = {
             "chapter": self.chapter.name, "claim": claim.id, "rule": the_rule.name, "cell": str(cell),
             "profile": self.profile, "parameters": self.parameters, "statistic": the_rule.statistic,

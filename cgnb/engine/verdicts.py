@@ -10,7 +10,8 @@ claim predicting ``statistic > threshold``:
 * **refuted**: the whole band lies beyond the rule's ``refute_at`` on the wrong side;
 * **inconclusive**: the band contains the threshold;
 * **not testable**: a run behind the values collapsed or never learned (unless the rule says
-  such runs are the phenomenon).
+  such runs are the phenomenon), or the check's premise is absent in this run (``not_testable``:
+  e.g. "milder than dropout" where the effect to be milder does not occur).
 
 :func:`rollup` turns the verdicts of a claim's checks into the claim's verdict, by the claim's
 stated rule (``"all"`` or ``"any"``).
@@ -108,7 +109,7 @@ def _near_and_far(rule: Rule, low: float, high: float) -> tuple[float, float]:
 
 
 def decide(rule: Rule, values: float | Sequence[float] | np.ndarray, *,
-           degenerate: Iterable[str] = ()) -> Decision:
+           degenerate: Iterable[str] = (), not_testable: str = "") -> Decision:
     """The verdict of one check.
 
     Args:
@@ -116,6 +117,9 @@ def decide(rule: Rule, values: float | Sequence[float] | np.ndarray, *,
       values: (n,) the statistic per seed or run (a scalar for one run).
       degenerate: one line per run behind the values that collapsed or never learned (e.g.
         ``"seed 3 collapsed at step 2,300"``); empty when every run is sound.
+      not_testable: why this check cannot be decided in this run although its runs are sound
+        (its premise is absent, e.g. a comparison with an effect that did not occur); empty
+        when it can. The values are still measured and shown.
 
     Returns:
       A :class:`Decision`.
@@ -127,6 +131,8 @@ def decide(rule: Rule, values: float | Sequence[float] | np.ndarray, *,
     estimate, low, high = band(rule, values)
     n = len(values)
     degenerate = [d for d in degenerate if d]
+    if not_testable.strip():
+        return Decision("not testable", estimate, low, high, n, "not testable in this run: " + not_testable.strip())
     if degenerate and not rule.degenerate_ok:
         return Decision("not testable", estimate, low, high, n,
                         "a run behind it is degenerate, so it supports nothing: " + "; ".join(degenerate))

@@ -32,6 +32,13 @@ def test_decide_records_the_verdict_and_never_raises_on_it(tmp_path):
     assert not list(tmp_path.glob("*.running"))
 
 
+def test_a_check_whose_premise_is_absent_is_recorded_not_testable_with_its_values(tmp_path):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    result = book.decide("C9.2", [0.5, 0.6], not_testable="the effect it compares with did not occur")
+    assert result.verdict == "not testable" and result.record["values"] == [0.5, 0.6]
+    assert "did not occur" in result.record["reason"]
+
+
 def test_unknown_claims_and_rules_are_defects(tmp_path):
     book = ledger.Ledger(CHAPTER, directory=tmp_path)
     with pytest.raises(KeyError, match="no claim 'C9.7'"):

@@ -76,6 +76,13 @@ def test_degenerate_runs_support_nothing_unless_the_claim_is_about_them():
     assert verdicts.decide(rule(degenerate_ok=True), [1.0, 1.1, 1.2], degenerate=["x"]).verdict == "holds"
 
 
+def test_a_check_whose_premise_is_absent_is_not_testable_with_its_reason():
+    d = verdicts.decide(rule(degenerate_ok=True), [1.0, 1.1, 1.2], not_testable="the effect to compare with is absent")
+    assert d.verdict == "not testable" and d.reason.endswith("the effect to compare with is absent")
+    assert d.estimate == pytest.approx(1.1)   # still measured
+    assert verdicts.decide(rule(), [1.0, 1.1, 1.2], not_testable="  ").verdict == "holds"
+
+
 @pytest.mark.parametrize("values,error,match", [
     ([1.0, float("nan")], ValueError, "nan"), ([float("inf")], ValueError, "inf"), ([], ValueError, "no values"),
     (["0.5"], TypeError, "real number"), ([True], TypeError, "real number"), (np.array([True, False]), TypeError, "real"),

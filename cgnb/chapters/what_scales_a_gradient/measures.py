@@ -216,11 +216,11 @@ def nested_networks(params: Params, depths: Sequence[int]) -> list[Params]:
 
 
 def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequence[int], width: int,
-                w_scales: Sequence[float], seeds: int, num_classes: int = 10) -> dict[str, np.ndarray]:
+                w_scales: Sequence[float], seeds: Sequence[int], num_classes: int = 10) -> dict[str, np.ndarray]:
     """First-layer gradients of fresh MLPs ``d_0 -> width x (depth - 1) -> num_classes``.
 
-    For each seed one MLP of the largest depth is drawn with :func:`cgnb.engine.nets.init`
-    (Glorot uniform, zero biases) and the shallower ones are cut from it
+    For each seed ``s`` one MLP of the largest depth is drawn with :func:`cgnb.engine.nets.init`
+    from ``fold_in(key, s)`` (Glorot uniform, zero biases) and the shallower ones are cut from it
     (:func:`nested_networks`). Every weight is multiplied by each ``w_scale``, which is
     exactly ``nets.init(..., w_scale=s)`` with the same key: the scales differ only by
     the factor on the weights. Runs eagerly, vmapped over scales and seeds (compiling
@@ -239,7 +239,7 @@ def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequenc
     if min(depths) < 2:
         raise ValueError(f"depths count weight layers and must be >= 2 (one hidden layer); got {depths}")
     sizes = (x.shape[1],) + (width,) * (max(depths) - 1) + (num_classes,)
-    drawn = [nets.init(k, sizes) for k in jax.random.split(key, seeds)]
+    drawn = [nets.init(jax.random.fold_in(key, s), sizes) for s in seeds]
     deep = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *drawn)  # leaves (seeds, ...)
     scales = jnp.asarray(w_scales, jnp.float32)
     deep = [{"w": scales[:, None, None, None] * layer["w"][None],
@@ -247,7 +247,7 @@ def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequenc
     stats_of = jax.vmap(jax.vmap(lambda p: depth_stats(p, x, labels)))  # over scales, then seeds
     names = ("log_norm", "log_example_rms", "activation_rate", "hidden_var")
     columns: dict[str, list] = {name: [] for name in names}
-    nan = np.full((len(w_scales), seeds), np.nan)
+    nan = np.full((len(w_scales), len(seeds)), np.nan)
     for net in nested_networks(deep, depths):
         stats = stats_of(net)
         columns["log_norm"].append(np.log(np.asarray(stats.grad_norm, float)))
@@ -261,12 +261,13 @@ def depth_sweep(key: jax.Array, x: jax.Array, labels: jax.Array, depths: Sequenc
     return out
 
 
-def predicted_log_gain(activation_rate: float, fan: int, weight_var: float) -> float:
+def predicted_log_gain(activation_rate: float | np.ndarray, fan: int, weight_var: float | np.ndarray
+                       ) -> float | np.ndarray:
     """Per-layer growth of the backpropagated error's norm: ``1/2 log(p * fan * var(w))``.
 
     ``delta W^T`` has ``fan`` entries, each a sum of ``fan_out`` terms of variance
     ``var(w) delta_q^2``: ``E||delta W^T||^2 = fan * var(w) * ||delta||^2``; the ReLU
     pattern then keeps a fraction ``p`` of it. Here ``fan`` is the width of the layer the
-    error arrives at (square hidden layers: fan_in = fan_out = width).
+    error arrives at (square hidden layers: fan_in = fan_out = width). Takes scalars or arrays.
     """
-    return 0.5 * float(np.log(activation_rate * fan * weight_var))
+    return 0.5 * np.log(np.asarray(activation_rate, float) * fan * np.asarray(weight_var, float))

@@ -1,4 +1,4 @@
-"""Chapter 2's paper-scale program: the largest gradient the chapter computes, for the memory check.
+"""Chapter 2's parameters and its paper-scale program (the largest gradient it computes, for the memory check).
 
 The chapter trains nothing; its largest program is one forward and backward pass of the mean loss of
 the deepest MLP of the depth experiment on the gradient batch.
@@ -15,6 +15,21 @@ import jax.numpy as jnp
 from ...engine import nets, sweep
 
 MNIST_INPUTS = 784
+#: The names the notebook's ``parameters`` cell defines, in its order (the ledger records them).
+PARAMETERS = ("seeds", "batch", "width", "formula_depths", "scales", "per_example_batch", "toys", "depths",
+              "w_scales")
+
+
+def parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters (:data:`PARAMETERS`) taken from its ``namespace`` (``globals()``).
+
+    Raises:
+      KeyError: a parameter is not defined (run the ``parameters`` cell first).
+    """
+    missing = [name for name in PARAMETERS if name not in namespace]
+    if missing:
+        raise KeyError(f"the parameters {missing} are not defined: run the notebook's parameters cell first")
+    return {name: namespace[name] for name in PARAMETERS}
 
 
 def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | None = None) -> list[tuple]:

@@ -78,13 +78,13 @@ def test_depth_sweep_shapes_scale_equivalence_and_nesting():
         np.testing.assert_array_equal(la["w"], 1.7 * lb["w"])
     nested = measures.nested_networks(b, [2, 3])
     assert [len(n) for n in nested] == [2, 3] and nested[0][-1] is b[-1]
-    out = measures.depth_sweep(key, x, labels, [2, 3, 4], width=5, w_scales=[0.5, 2.0], seeds=3, num_classes=3)
+    out = measures.depth_sweep(key, x, labels, [2, 3, 4], width=5, w_scales=[0.5, 2.0], seeds=[0, 1, 2], num_classes=3)
     assert out["log_norm"].shape == (2, 3, 3) == out["activation_rate"].shape
     assert np.isnan(out["hidden_var"][:, :, 0]).all() and np.isfinite(out["hidden_var"][:, :, 1:]).all()
     # zero biases: the ReLU patterns do not depend on the scale
     np.testing.assert_allclose(out["activation_rate"][0], out["activation_rate"][1])
     with pytest.raises(ValueError, match=">= 2"):
-        measures.depth_sweep(key, x, labels, [1, 2], 5, [1.0], 1, 3)
+        measures.depth_sweep(key, x, labels, [1, 2], 5, [1.0], [0], 3)
 
 
 def test_predicted_gain():

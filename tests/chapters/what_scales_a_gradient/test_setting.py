@@ -13,3 +13,18 @@ def test_paper_program_is_the_deepest_mlps_gradient_on_the_batch():
     assert len(params) == 6 and x.shape == (5, setting.MNIST_INPUTS) and y.shape == (5,)
     loss, grads = jax.eval_shape(fn, *args)
     assert loss.shape == () and jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(params)
+
+
+def test_parameters_are_the_notebooks_parameters_cell():
+    from pathlib import Path
+
+    import pytest
+
+    from cgnb.engine import aot
+    from cgnb.chapters.what_scales_a_gradient import CHAPTER
+
+    cell = aot.notebook_parameters(Path(__file__).resolve().parents[3] / CHAPTER.notebook, "quick")
+    assert tuple(cell) == setting.PARAMETERS
+    assert setting.parameters(dict(cell, other=1)) == cell
+    with pytest.raises(KeyError, match="parameters cell"):
+        setting.parameters({})
