@@ -96,10 +96,27 @@ def band(rule: Rule, values: np.ndarray) -> tuple[float, float, float]:
             half = t_quantile(n - 1) * float(values.std(ddof=1)) / math.sqrt(n)
         low, high = estimate - half, estimate + half
     if rule.band.binomial:
-        p = min(max(estimate, 0.0), 1.0)
-        half_binomial = BINOMIAL_Z * math.sqrt(p * (1 - p) / rule.band.binomial)
-        low, high = min(low, estimate - half_binomial), max(high, estimate + half_binomial)
+        wilson_low, wilson_high = wilson(estimate, rule.band.binomial)
+        low, high = min(low, wilson_low), max(high, wilson_high)
     return estimate, low, high
+
+
+def wilson(p: float, n: int, z: float = BINOMIAL_Z) -> tuple[float, float]:
+    """Wilson's score interval ``(low, high)`` of a proportion ``p`` observed on ``n`` examples.
+
+    Unlike ``p +- z sqrt(p (1 - p) / n)`` it keeps a width at ``p = 0`` or ``1`` (0 of 3 null worlds
+    does not establish a rate below 5 %: the interval is [0, 0.57]) and stays inside [0, 1]; away
+    from 0 and 1 on many examples the two agree. Reference: Wilson, JASA 22 (1927), 209-212.
+
+    Raises:
+      ValueError: ``n < 1``.
+    """
+    if n < 1:
+        raise ValueError(f"a binomial interval needs n >= 1 examples, got {n}")
+    p = min(max(float(p), 0.0), 1.0)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _near_and_far(rule: Rule, low: float, high: float) -> tuple[float, float]:
