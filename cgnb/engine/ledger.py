@@ -131,7 +131,7 @@ class Ledger:
                        f"{list(self.chapter.claim_ids)}")
 
     def decide(self, claim_id: str, values: Any, *, rule: str | None = None, cell: str = "",
-               degenerate: Sequence[str] = (), note: str = "") -> Result:
+               degenerate: Sequence[str] = (), note: str = "", examples: int | None = None) -> Result:
         """Decide one check of a claim by its rule on the values measured in this run.
 
         Args:
@@ -141,6 +141,8 @@ class Ledger:
           cell: which part of the experiment the values come from, e.g. ``"c = 4, 25 %"``.
           degenerate: one line per run behind the values that collapsed or never learned.
           note: context shown with the result (never a verdict).
+          examples: for a rule with a binomial band, the number of examples behind the proportion in
+            this run (e.g. a stored run's test set); None: the count the rule states.
 
         Returns:
           The :class:`Result` (shown inline in a notebook). Deciding the same check again in the
@@ -148,10 +150,11 @@ class Ledger:
 
         Raises:
           KeyError: no such claim or rule in the chapter's registry.
-          TypeError, ValueError: a value is not a finite real number.
+          TypeError, ValueError: a value is not a finite real number, or ``examples`` is given for a
+            rule without a binomial band.
         """
         claim = self.claim(claim_id)
-        the_rule = claim.rule(rule)
+        the_rule = verdicts.with_examples(claim.rule(rule), examples)
         decision = verdicts.decide(the_rule, values, degenerate=degenerate)
         record = {
             "chapter": self.chapter.name, "claim": claim.id, "rule": the_rule.name, "cell": str(cell),

@@ -124,8 +124,27 @@ def _near_and_far(rule: Rule, low: float, high: float) -> tuple[float, float]:
     return (low, high) if rule.op in (">", ">=") else (high, low)
 
 
+def with_examples(rule: Rule, examples: int | None) -> Rule:
+    """``rule`` with its binomial band on ``examples`` examples, the count of this run (e.g. its test set,
+    or its null worlds), which may differ from the count the rule states; None: ``rule`` unchanged.
+
+    Raises:
+      ValueError: the rule's band has no binomial part (its statistic is not a proportion), or
+        ``examples`` is not a positive int.
+    """
+    if examples is None:
+        return rule
+    if not rule.band.binomial:
+        raise ValueError(f"rule {rule.name!r}: its band has no binomial part (Band(binomial=N) in the claims "
+                         f"registry), so it takes no number of examples")
+    if isinstance(examples, bool) or not isinstance(examples, (int, np.integer)) or examples < 1:
+        raise ValueError(f"rule {rule.name!r}: examples is the number of examples behind the proportion, an "
+                         f"int >= 1; got {examples!r}")
+    return dataclasses.replace(rule, band=dataclasses.replace(rule.band, binomial=int(examples)))
+
+
 def decide(rule: Rule, values: float | Sequence[float] | np.ndarray, *,
-           degenerate: Iterable[str] = ()) -> Decision:
+           degenerate: Iterable[str] = (), examples: int | None = None) -> Decision:
     """The verdict of one check.
 
     Args:
@@ -133,13 +152,17 @@ def decide(rule: Rule, values: float | Sequence[float] | np.ndarray, *,
       values: (n,) the statistic per seed or run (a scalar for one run).
       degenerate: one line per run behind the values that collapsed or never learned (e.g.
         ``"seed 3 collapsed at step 2,300"``); empty when every run is sound.
+      examples: for a rule with a binomial band, the number of examples behind the proportion in
+        this run (:func:`with_examples`); None: the rule's own count.
 
     Returns:
       A :class:`Decision`.
 
     Raises:
-      TypeError, ValueError: a value is not a finite real number (see :func:`as_values`).
+      TypeError, ValueError: a value is not a finite real number (see :func:`as_values`), or
+        ``examples`` is given for a rule without a binomial band.
     """
+    rule = with_examples(rule, examples)
     values = as_values(values, f"rule {rule.name!r}")
     estimate, low, high = band(rule, values)
     n = len(values)

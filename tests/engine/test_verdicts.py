@@ -122,3 +122,17 @@ def test_counts():
     assert verdicts.counts(["holds"] * 3 + ["not reproduced"] * 6) == "not reproduced in 6 of 9 checks, holds in 3"
     assert verdicts.counts(["holds"]) == "holds in 1 of 1 check"
     assert verdicts.counts([]) == "no check"
+
+
+def test_a_run_states_its_own_number_of_examples_for_a_binomial_band():
+    """A rule states a binomial count (e.g. the quick profile's 1,000 test images); a stored run with 10,000
+    decides with its own, and a rule whose statistic is not a proportion takes none."""
+    r = rule(op="<=", threshold=0.13, band=Band(binomial=1000))
+    assert verdicts.decide(r, [0.115]).verdict == "inconclusive"           # Wilson on 1,000: up to 0.137
+    assert verdicts.decide(r, [0.115], examples=10_000).verdict == "holds"  # on 10,000: up to 0.122
+    assert verdicts.with_examples(r, 10_000).band == Band(binomial=10_000)
+    assert verdicts.with_examples(r, None) is r
+    with pytest.raises(ValueError, match="no binomial part"):
+        verdicts.decide(rule(), [1.0], examples=100)
+    with pytest.raises(ValueError, match="int >= 1"):
+        verdicts.with_examples(r, 0)
