@@ -36,8 +36,9 @@ class Band:
         claim holds only if every seed agrees; ``"exact"``: no band, for implementation checks whose
         threshold is itself a floating-point tolerance.
       binomial: the number of examples behind a statistic that is an accuracy (a proportion); the
-        band is then at least +- 2 binomial standard errors sqrt(p (1 - p) / binomial) wide.
-        0: not a proportion.
+        band then covers at least the Wilson score interval at z = 2 of the estimate on that many
+        examples (:func:`cgnb.engine.verdicts.wilson`; about +- 2 binomial standard errors, with a
+        width at 0 and 1). 0: not a proportion.
     """
 
     kind: str = "seeds"
@@ -54,7 +55,7 @@ class Band:
         """The band in words, e.g. ``"mean ± 95 % t-interval over seeds"``."""
         text = {"seeds": "mean ± 95 % t-interval over seeds", "range": "every seed (min to max)",
                 "exact": "exact comparison"}[self.kind]
-        return text + (f", at least ± 2 binomial s.e. of {self.binomial:,} examples" if self.binomial else "")
+        return text + (f", at least the binomial (Wilson) interval of {self.binomial:,} examples" if self.binomial else "")
 
 
 @dataclasses.dataclass(frozen=True)

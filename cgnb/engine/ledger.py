@@ -131,7 +131,8 @@ class Ledger:
                        f"{list(self.chapter.claim_ids)}")
 
     def decide(self, claim_id: str, values: Any, *, rule: str | None = None, cell: str = "",
-               degenerate: Sequence[str] = (), not_testable: str = "", note: str = "") -> Result:
+               degenerate: Sequence[str] = (), not_testable: str = "", note: str = "",
+               examples: int | None = None) -> Result:
         """Decide one check of a claim by its rule on the values measured in this run.
 
         Args:
@@ -143,6 +144,8 @@ class Ledger:
           not_testable: why the check cannot be decided in this run although its runs are sound
             (its premise is absent); the verdict is then ``"not testable"`` with this reason.
           note: context shown with the result (never a verdict).
+          examples: for a rule with a binomial band, the number of examples behind the proportion in
+            this run (e.g. a stored run's test set); None: the count the rule states.
 
         Returns:
           The :class:`Result` (shown inline in a notebook). Deciding the same check again in the
@@ -150,10 +153,11 @@ class Ledger:
 
         Raises:
           KeyError: no such claim or rule in the chapter's registry.
-          TypeError, ValueError: a value is not a finite real number.
+          TypeError, ValueError: a value is not a finite real number, or ``examples`` is given for a
+            rule without a binomial band.
         """
         claim = self.claim(claim_id)
-        the_rule = claim.rule(rule)
+        the_rule = verdicts.with_examples(claim.rule(rule), examples)
         decision = verdicts.decide(the_rule, values, degenerate=degenerate, not_testable=not_testable)
         record = {
             "chapter": self.chapter.name, "claim": claim.id, "rule": the_rule.name, "cell": str(cell),

@@ -173,7 +173,8 @@ class StoredRun:
         return f"stored run {self.name}: {scale}; {self.where}"
 
     def provenance_markdown(self) -> str:
-        """A Markdown table of the provenance (config hash, engine, commit, machine, versions, date, wall time)."""
+        """A Markdown table of the provenance (config hash, engine, commit, machine, versions, date, wall time),
+        headed by the run's name (a table with an empty header row renders as a blank bar)."""
         p, m, env = self.provenance, self.provenance["machine"], self.provenance["environment"]
         rows = [("run", f"`{self.chapter}/{self.name}`"), ("config hash", f"`{p['config_hash'][:16]}`"),
                 ("engine fingerprint", f"`{p['engine'][:16]}`"),
@@ -181,7 +182,7 @@ class StoredRun:
                 ("machine", f"{m['backend']} ({m['device_kind']}), {m['cpu_cores']} CPU cores, {m['processor']}"),
                 ("JAX", f"{env['jax']} (jaxlib {env['jaxlib']}), numpy {env['numpy']}, optax {env['optax']}"),
                 ("date (UTC)", p["date"]), ("wall time", f"{p['wall_s'] / 60:.1f} min")]
-        return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+        return f"| {rows[0][0]} | {rows[0][1]} |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows[1:])
 
     def sweep(self, prefix: str) -> SweepResult:
         """The sweep stored under ``prefix`` by :func:`sweep_arrays` (without parameters)."""

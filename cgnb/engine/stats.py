@@ -6,6 +6,7 @@ Contents
   cosine_from_gram, coherence_from_gram           in float64 from their Gram matrix
   group_alphas(_many)        the Coherent Gradients paper's pristine/corrupt decomposition
                              (alpha_p, alpha_c, section 2.4, Figure 2)
+  contributions              c_i = <g, g_i>: alpha_p of any designation as a sum (many null worlds)
   null_masks                 random re-designations of the pristine examples (null worlds)
   group_contributions        mean cumulative contribution per pristine / corrupt example (Figure 3)
 
@@ -194,6 +195,26 @@ def group_alphas(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array,
     return {k: v[0] for k, v in group_alphas_many(loss_fn, params, x, y, mask[None]).items()}
 
 
+def contributions(loss_fn: Loss, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Each example's share of the summed gradient's squared norm: ``c_i = <g, g_i>`` (B,), with
+    ``g = sum_i g_i``.
+
+    ``sum_i c_i = |g|^2``, and for any designation of pristine examples P,
+    ``alpha_p = sum_{i in P} c_i / |g|^2`` (:func:`group_alphas`): a null world costs one sum over
+    these B numbers instead of a backward pass. One backward pass for ``g``, one forward-mode pass
+    along it for all ``c_i``; no per-example gradient is formed.
+
+    Args:
+      loss_fn: a per-example loss; x (B, ...), y (B, ...) the batch.
+
+    Raises:
+      ValueError: an empty or mismatched batch.
+    """
+    check_batch(x, y)
+    g = jax.grad(lambda p: jnp.sum(loss_fn(p, x, y)))(params)
+    return jax.jvp(lambda p: loss_fn(p, x, y), (params,), (g,))[1]
+
+
 def null_masks(key: jax.Array | np.random.Generator, mask: np.ndarray | jax.Array, k: int) -> np.ndarray | jax.Array:
     """``k`` null-world masks per mask: random permutations of ``mask`` (same number of True).
 
@@ -257,5 +278,5 @@ def group_contributions(dot_p: jax.Array, dot_c: jax.Array, n_p: jax.Array | flo
 
 __all__ = [
     "coherence", "gram", "cosine_from_gram", "coherence_from_gram", "mean_pairwise_cosine", "coherence_of_rows",
-    "group_alphas", "group_alphas_many", "null_masks", "group_contributions",
+    "group_alphas", "group_alphas_many", "contributions", "null_masks", "group_contributions",
 ]

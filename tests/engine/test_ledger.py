@@ -126,3 +126,15 @@ def test_a_record_with_a_non_number_or_unknown_verdict_is_malformed():
 def test_running_file_is_per_run(tmp_path):
     a, b = ledger.Ledger(CHAPTER, directory=tmp_path), ledger.Ledger(CHAPTER, directory=tmp_path)
     assert a.running != b.running and str(os.getpid()) in a.running.name
+
+
+def test_a_run_decides_a_binomial_band_on_its_own_number_of_examples(tmp_path):
+    rate = Rule("rare", "fraction of null worlds that cross", "<", 0.05, "5 % level", band=Band(binomial=1000))
+    chapter = Chapter("toy", 9, "Toy", (Claim("C9.1", "rare", rules=(rate,)),))
+    book = ledger.Ledger(chapter, directory=tmp_path)
+    few = book.decide("C9.1", [0.0], cell="3 worlds", examples=3)
+    many = book.decide("C9.1", [0.0], cell="5000 worlds", examples=5000)
+    assert (few.verdict, many.verdict) == ("inconclusive", "holds")
+    assert "of 3 examples" in few.record["band"] and "of 5,000 examples" in many.record["band"]
+    with pytest.raises(ValueError, match="no binomial part"):
+        ledger.Ledger(CHAPTER, directory=tmp_path).decide("C9.2", [1.0], examples=10)

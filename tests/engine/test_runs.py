@@ -25,6 +25,8 @@ def test_save_and_load_round_trip_with_provenance(tmp_path):
     assert set(p["machine"]) >= {"backend", "device_kind", "cpu_cores"} and p["environment"]["jax"]
     assert p["date"].endswith("+00:00") and "commit" in p and "dirty" in p
     assert run.label.startswith("big (cpu, ") and "machine" in run.provenance_markdown()
+    header, rule_line = run.provenance_markdown().splitlines()[:2]
+    assert header.startswith("| run | `") and rule_line == "|---|---|"   # no empty header row
     assert runs.load_run("ch9", "big", directory=tmp_path).config == p["config"]  # no config: no check
 
 

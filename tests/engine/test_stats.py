@@ -100,6 +100,17 @@ def test_group_alphas_equal_a_per_example_computation():
     assert float(got["n_p"]) == 6 and float(got["n_c"]) == 4
 
 
+def test_contributions_sum_to_alpha_of_any_designation():
+    params, x, y = mlp_problem(batch=10)
+    rows = loop_grads(xent, params, x, y)
+    c = np.asarray(jitted("contributions", 0)(xent, params, x, y))
+    np.testing.assert_allclose(c, rows @ rows.sum(0), rtol=1e-4, atol=1e-7)
+    masks = jnp.array([[1, 1, 0, 1, 0, 0, 1, 1, 1, 0], [0, 1, 1, 0, 1, 0, 1, 0, 1, 1]], bool)
+    alphas = jitted("group_alphas_many", 0)(xent, params, x, y, masks)
+    np.testing.assert_allclose(c @ np.asarray(masks, float).T / c.sum(), alphas["alpha_p"], rtol=1e-4)
+    np.testing.assert_allclose(c.sum(), alphas["sq_norm"][0], rtol=1e-4)
+
+
 def test_null_masks_are_permutations_and_group_alphas_many_matches_single_calls():
     params, x, y = mlp_problem(batch=10)
     mask = jnp.arange(10) < 3

@@ -60,9 +60,23 @@ def test_range_band_needs_every_seed():
 
 def test_binomial_band_widens_a_single_accuracy():
     r = rule(op=">=", threshold=0.99, band=Band(binomial=1000))
-    d = verdicts.decide(r, [0.993])     # 2 s.e. of 0.993 on 1000 examples = 0.0053
-    assert d.verdict == "inconclusive" and d.low == pytest.approx(0.993 - 2 * math.sqrt(0.993 * 0.007 / 1000))
+    d = verdicts.decide(r, [0.993])     # Wilson at z = 2 of 0.993 on 1000 examples: [0.9854, 0.9967]
+    assert d.verdict == "inconclusive" and (d.low, d.high) == pytest.approx(verdicts.wilson(0.993, 1000))
+    assert d.low == pytest.approx(0.98542, abs=1e-5) and d.high == pytest.approx(0.99666, abs=1e-5)
     assert verdicts.decide(rule(op=">=", threshold=0.9, band=Band(binomial=1000)), [0.995]).verdict == "holds"
+
+
+def test_wilson_interval_keeps_a_width_at_zero_and_one():
+    """0 of 3 null worlds crossing cannot establish a rate below 5 %; 0 of 5,000 can."""
+    assert verdicts.wilson(0.0, 3) == pytest.approx((0.0, 4 / 7))
+    assert verdicts.wilson(1.0, 4000) == pytest.approx((4000 / 4004, 1.0))
+    rate = rule(op="<", threshold=0.05, band=Band(binomial=3))
+    assert verdicts.decide(rate, [0.0]).verdict == "inconclusive"
+    assert verdicts.decide(rule(op="<", threshold=0.05, band=Band(binomial=5000)), [0.0]).verdict == "holds"
+    low, high = verdicts.wilson(0.3, 10_000)       # far from 0 and 1 it is the usual +- 2 s.e.
+    assert (high - low) / 2 == pytest.approx(2 * math.sqrt(0.3 * 0.7 / 10_000), rel=1e-3)
+    with pytest.raises(ValueError, match="n >= 1"):
+        verdicts.wilson(0.5, 0)
 
 
 def test_one_value_without_binomial_is_a_point_estimate():
@@ -115,3 +129,17 @@ def test_counts():
     assert verdicts.counts(["holds"] * 3 + ["not reproduced"] * 6) == "not reproduced in 6 of 9 checks, holds in 3"
     assert verdicts.counts(["holds"]) == "holds in 1 of 1 check"
     assert verdicts.counts([]) == "no check"
+
+
+def test_a_run_states_its_own_number_of_examples_for_a_binomial_band():
+    """A rule states a binomial count (e.g. the quick profile's 1,000 test images); a stored run with 10,000
+    decides with its own, and a rule whose statistic is not a proportion takes none."""
+    r = rule(op="<=", threshold=0.13, band=Band(binomial=1000))
+    assert verdicts.decide(r, [0.115]).verdict == "inconclusive"           # Wilson on 1,000: up to 0.137
+    assert verdicts.decide(r, [0.115], examples=10_000).verdict == "holds"  # on 10,000: up to 0.122
+    assert verdicts.with_examples(r, 10_000).band == Band(binomial=10_000)
+    assert verdicts.with_examples(r, None) is r
+    with pytest.raises(ValueError, match="no binomial part"):
+        verdicts.decide(rule(), [1.0], examples=100)
+    with pytest.raises(ValueError, match="int >= 1"):
+        verdicts.with_examples(r, 0)

@@ -60,6 +60,12 @@ def _coherence(params, x, y, pristine, null_masks) -> dict[str, jax.Array]:
     return {"coherence": stats.coherence(per_example_loss, params, x, y)}
 
 
+def _contributions(params, x, y, pristine, null_masks) -> dict[str, jax.Array]:
+    """``contribution`` (S,): :func:`cgnb.engine.stats.contributions`, each example's ``<g, g_i>``; the
+    alphas of any number of null worlds are sums over it, taken after the run."""
+    return {"contribution": stats.contributions(per_example_loss, params, x, y)}
+
+
 def _model(params, x, y, pristine, null_masks) -> dict[str, jax.Array]:
     """The network itself on the statistics subset: ``weight_norm`` (L,) the Frobenius norm of each layer's
     weights, ``logit_spread`` the mean over examples of the largest minus the smallest logit, and
@@ -75,6 +81,7 @@ STATISTICS: dict[str, Statistic] = {
     "alphas": Statistic("alphas", _alphas, uses_null_masks=True),
     "coherence": Statistic("coherence", _coherence),
     "model": Statistic("model", _model),
+    "contributions": Statistic("contributions", _contributions),
 }
 
 
@@ -85,8 +92,9 @@ class RecordsConfig:
     Attributes:
       stats: statistics recorded, keys of :data:`STATISTICS`: ``"alphas"`` (alpha_p / alpha_c
         of :func:`cgnb.engine.stats.group_alphas` for the real pristine mask and for ``n_null``
-        null-world masks), ``"coherence"`` (:func:`cgnb.engine.stats.coherence`) and ``"model"`` (each
-        layer's weight norm, the logit spread and each hidden layer's share of dead units).
+        null-world masks), ``"coherence"`` (:func:`cgnb.engine.stats.coherence`), ``"model"`` (each
+        layer's weight norm, the logit spread and each hidden layer's share of dead units) and
+        ``"contributions"`` (each example's ``<g, g_i>``, (S,) per record).
       n_null: number of null-world masks (random permutations of the pristine mask over the
         statistics subset, fixed per variant).
       stats_examples: size of the statistics subset (first training examples).
@@ -155,7 +163,7 @@ def measure(params: nets.Params, variant: VariantArrays, arrays: Arrays, records
         test_loss, test_acc: test subset;
         with ``"alphas"`` in ``records.stats``: alpha_p, alpha_c, dot_p, dot_c, sq_norm, norm, norm_p,
           norm_c, cos_pc, n_p, n_c, and the same with prefix ``null_``;
-        with ``"coherence"``: coherence.
+        with ``"coherence"``: coherence; with ``"contributions"``: contribution (S,).
     """
     n_eval, n_test, n_stats = records.subset_sizes(arrays)
     logits = nets.forward_in_blocks(params, arrays.x_train[:n_eval], records.eval_batch)

@@ -50,7 +50,7 @@ def test_first_learned_record_by_record():
 
 
 def test_statistics_registry_and_subset_sizes():
-    assert set(sweep.STATISTICS) == {"alphas", "coherence", "model"}
+    assert set(sweep.STATISTICS) == {"alphas", "coherence", "model", "contributions"}
     assert [s for s, stat in sweep.STATISTICS.items() if stat.uses_null_masks] == ["alphas"]
     assert sweep.RecordsConfig(stats=("alphas",), n_null=2).draws_null_masks
     assert not sweep.RecordsConfig(stats=("alphas",), n_null=0).draws_null_masks
@@ -86,3 +86,19 @@ def test_a_sweep_records_the_model_statistic_per_variant():
     assert result.records["weight_norm"].shape == (2, 3, 3)
     assert result.records["dead_units"].shape == (2, 3, 2) and result.records["logit_spread"].shape == (2, 3)
     assert np.all((result.records["dead_units"] >= 0) & (result.records["dead_units"] <= 1))
+
+
+def test_a_sweep_records_each_examples_contribution_and_it_gives_the_alphas():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    from cgnb.engine import data
+    ds = data.Dataset(x, y, x[:20], y[:20], source="toy", description="toy")
+    variants = sweep.Variants.noise_grid(jax.random.PRNGKey(0), ds.y_train, [0.5], seeds=[0, 1])
+    config = sweep.SweepConfig(sizes=(5, 8, 2), steps=20, batch_size=10, record_every=10,
+                               stats=("alphas", "contributions"), stats_examples=30, n_null=0)
+    result = sweep.run_sweep(config, ds, variants, cache=False, progress=False)
+    c = result.records["contribution"]
+    assert c.shape == (2, 3, 30)
+    pristine = variants.pristine[:, None, :30]
+    np.testing.assert_allclose((c * pristine).sum(-1) / c.sum(-1), result.records["alpha_p"], rtol=1e-3)
