@@ -208,7 +208,8 @@ def _texts(fig: plt.Figure) -> list[mpl.text.Text]:
         texts += [ax.title, ax._left_title, ax._right_title, *ax.texts]
         for axis in (ax.xaxis, ax.yaxis):
             texts += [axis.label, axis.get_offset_text(), *_drawn_ticklabels(axis)]
-    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+    unique = list({id(t): t for t in texts}.values())  # a suptitle or supxlabel is also in fig.texts
+    return [t for t in unique if t.get_visible() and t.get_text().strip()]
 
 
 def _drawn_ticklabels(axis) -> list[mpl.text.Text]:

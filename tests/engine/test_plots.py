@@ -142,3 +142,13 @@ def test_problems_finds_overprinted_tick_labels_and_a_figure_wider_than_the_colu
     fig.add_subplot().plot([0, 1], [0, 1])
     assert any("wider than the column" in p for p in plots.problems(fig))
     plt.close(fig)
+
+
+def test_problems_does_not_count_a_figure_label_twice():
+    plots.use_style()
+    fig, axes = plots.grid(1, 2, size=(2.5, 2.0))
+    fig.supxlabel("epoch")
+    fig.supylabel("accuracy")
+    fig.suptitle("a title")
+    assert plots.problems(fig) == []
+    plt.close(fig)

@@ -2,10 +2,12 @@
 
 A :class:`Setting` is what the chapter's ``parameters`` cell sets; :func:`seeded_grid` its variants.
 :func:`compute` trains its three kinds of sweep: plain SGD and RM3 over the noise levels, and
-winsorized SGD at every ``c > 0`` (:func:`run_winsorized`, one compiled program per level).
+winsorized SGD at every ``c > 0`` (:func:`run_winsorized`, one compiled program per level);
+:func:`compute_control` the control runs (the largest c at smaller learning rates).
 :func:`stored_arrays` and :func:`from_stored` turn :class:`Computed` into the arrays of a stored run
 (:mod:`cgnb.engine.runs`) and back; :data:`CATALOG` lists the chapter's stored runs; :func:`grids`
-gives the per-cell curves every figure and claim of the chapter reads, whichever run they come from;
+gives the per-cell curves every figure and claim of the chapter reads, whichever run they come from, and
+:func:`show` gathers one run as the notebook shows and checks it;
 :func:`paper_programs` builds the paper profile's programs for the memory check.
 
 Reference: Chatterjee, "Coherent Gradients", ICLR 2020, section 3.
@@ -21,7 +23,7 @@ import numpy as np
 
 from ...engine import data as data_lib
 from ...engine import runs, sweep
-from . import measures
+from . import claims, measures
 
 #: Training examples on which every record measures the network (dead units are units none of them activates).
 MODEL_EXAMPLES = 1000
@@ -81,11 +83,27 @@ class Setting:
         """The fields, JSON-like (a stored run's config)."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, Any]) -> "Setting":
+        """The setting of a notebook's parameters (a mapping holding every field, e.g. ``globals()``).
+
+        Raises:
+          KeyError: a field is missing (named in the message).
+        """
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in values]
+        if missing:
+            raise KeyError(f"the parameters lack {missing}; the chapter's parameters cell sets every field of Setting")
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+
     def describe(self) -> str:
         """The setting's scale in words, e.g. ``30,000 fashion images, 784-152-152-152-10, 30,000 steps, 1 seed``."""
         seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
         network = "-".join(map(str, self.sizes))
         return f"{self.n_train:,} {self.source} images, {network}, {self.steps:,} steps, {seeds}"
+
+
+#: The names the chapter's ``parameters`` cell sets: the :class:`Setting` and the control and timing runs.
+PARAMETERS = (*(f.name for f in dataclasses.fields(Setting)), "control_lrs", "control_noise", "timing_repeats")
 
 
 @dataclasses.dataclass
@@ -175,10 +193,41 @@ CATALOG = runs.Catalog(
 @dataclasses.dataclass
 class Shown(runs.Shown):
     """One run as the notebook shows and checks it (:class:`cgnb.engine.runs.Shown`, ``results`` a
-    :class:`Computed`), with its ``grid`` and ``rm3_grid`` from :func:`grids`."""
+    :class:`Computed`), with its ``grid`` and ``rm3_grid`` from :func:`grids` and its ``control``
+    (learning rate -> the seeds' :class:`cgnb.chapters.winsorized_sgd.measures.VariantCurves` at the
+    largest c and the control noise level; empty for a run without control) and, for a stored run,
+    the :class:`cgnb.engine.runs.StoredRun` it was read from (its provenance)."""
 
     grid: dict
     rm3_grid: dict
+    control: dict = dataclasses.field(default_factory=dict)
+    stored: runs.StoredRun | None = None
+
+    @property
+    def has_model(self) -> bool:
+        """Whether the run recorded the network itself (weight norms, logit spread, dead units)."""
+        return all(curve.has_model for cell in self.grid.values() for curve in cell)
+
+
+def show(name: str, label: str, ledger, setting: Setting, computed: Computed,
+         control: Mapping[float, sweep.SweepResult] | None = None) -> Shown:
+    """One run as the notebook shows and checks it: its sweeps as per-cell curves (:func:`grids`) and
+    its control sweeps (:func:`compute_control`) as curves by learning rate."""
+    grid, rm3_grid = grids(computed, setting.cs, setting.noise_levels)
+    curves = {lr: measures.seed_curves(result, float(result.noise[0])) for lr, result in (control or {}).items()}
+    return Shown(name, label, ledger, setting, computed, grid, rm3_grid, curves)
+
+
+def open_stored(chapter, name: str, ledger: Callable[..., Any], *, directory=None) -> Shown:
+    """The stored run ``name`` of ``chapter`` (its :data:`CATALOG` entry, checked against the setting asked for)
+    as the notebook shows and checks it, with its own ledger ``ledger(chapter, profile=name, parameters=...)``
+    (``chapter`` as the run can check it: :func:`cgnb.chapters.winsorized_sgd.claims.for_run`); ``directory``:
+    the results folder (default the book's)."""
+    stored_setting, results, stored = chapter.catalog.open(name, directory=directory)
+    run = show(name, chapter.catalog.title(stored), None, stored_setting, results)
+    run.ledger = ledger(claims.for_run(chapter, run.has_model), profile=name, parameters=stored_setting.as_dict())
+    run.stored = stored
+    return run
 
 
 # ----------------------------------------------------------------------------- the variants and the winsorized sweeps
@@ -199,6 +248,28 @@ def seeded_grid(key: jax.Array, y_train: np.ndarray, noise_levels: Sequence[floa
     parts = [sweep.Variants.noise_grid(key, y_train, [n], seeds=seeds if n in claim_levels else seeds[:1], cs=cs)
              for n in noise_levels]
     return sweep.Variants.concat(*parts)
+
+
+def compute_control(setting: Setting, data: data_lib.Dataset, lrs: Sequence[float], noise: float, *,
+                    progress: bool | None = None) -> dict[float, sweep.SweepResult]:
+    """Winsorized SGD at the largest c and one noise level with other learning rates: every seed, with the
+    labels, initialisation and minibatch order of the same cells of the setting's grid.
+
+    Returns:
+      ``{lr: SweepResult}``, each cached and resumable like the grid's sweeps.
+
+    Raises:
+      ValueError: a learning rate is not positive.
+    """
+    bad = [lr for lr in lrs if not lr > 0]
+    if bad:
+        raise ValueError(f"control learning rates must be positive, got {bad}")
+    c = max(setting.cs)
+    variants = seeded_grid(jax.random.PRNGKey(0), data.y_train, [noise], seeds=setting.seeds,
+                           claim_levels=[noise], cs=[c])
+    config = winsorized_config(setting.config("winsorized"), c)
+    return {float(lr): sweep.run_sweep(dataclasses.replace(config, lr=float(lr)), data, variants, progress=progress,
+                                       desc=f"control c={c}, lr={lr}") for lr in lrs}
 
 
 def winsorized_config(config: sweep.SweepConfig, c: int) -> sweep.SweepConfig:
@@ -235,7 +306,7 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable) -> l
     Returns:
       ``[(label, function, abstract args, abstract kwargs)]``, one per method.
     """
-    own = Setting(**{field.name: parameters[field.name] for field in dataclasses.fields(Setting)})
+    own = Setting.from_parameters(parameters)
     variants = sum(len(own.seeds) if n in own.claim_levels else 1 for n in own.noise_levels)
     c = max(own.cs)
     out = []

@@ -1,7 +1,8 @@
 """Chapter 5's single updates: one step of each method through the engine's own update code, and its cost.
 
 * :func:`update_difference` -- one winsorized ``c = 0`` update against one plain SGD update on the
-  same minibatch (claim C5.1);
+  same minibatch, and :func:`sort_and_clip_gap` -- one winsorized update at ``c > 0`` against the
+  paper's definition computed in float64 (claim C5.1);
 * :func:`step_program` / :func:`step_times` -- the engine's jitted step of each method and its cost.
 
 Reference: Chatterjee, "Coherent Gradients", ICLR 2020, section 3.
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...engine import sweep, xla
+from ...engine import pergrad, sweep, xla
 from ...engine.losses import Params
 
 
@@ -56,45 +57,99 @@ def step_program(method: str, lr: float, c_max: int = 0, static: bool = False):
     return xla.jit(init), xla.jit(step)
 
 
+@functools.lru_cache(maxsize=16)
+def update_program(method: str, lr: float, c_max: int = 0, static: bool = False):
+    """The engine's update (before it is added to the parameters) of one method, jitted once per configuration.
+
+    Args: as :func:`step_program`.
+
+    Returns:
+      ``update(params, x (B, d), y (B,), c) -> updates`` (a pytree like ``params``), the step's gradient
+      rule and optax chain from a fresh optimizer state; ``c`` a traced int32.
+    """
+    if static and method != "winsorized":
+        raise ValueError(f"static=True only applies to method='winsorized', got {method!r}")
+    c_max = c_max if method == "winsorized" else 0
+
+    def update(params, x, y, c):
+        step = sweep.method_step(method, lr, c_max if static else c, c_max)
+        return step.tx.update(step.gradient(params, x, y), step.init(params), params)[0]
+
+    return xla.jit(update)
+
+
 def one_update(params: Params, x: jax.Array, y: jax.Array, *, method: str, lr: float, c: int = 0,
-               c_max: int = 0) -> Params:
-    """Parameters after one step of the engine's update rule from a fresh optimizer state.
+               c_max: int = 0, static: bool = False) -> Params:
+    """The engine's update of one step from a fresh optimizer state (the change of every parameter).
 
     Args:
       params: the parameters; x, y: one minibatch (B, d), (B,).
-      method, lr: as in :func:`step_program`; c: the (traced) level, at most the static ``c_max``.
+      method, lr, static: as in :func:`step_program`; c: the level, at most ``c_max`` (traced
+        unless ``static``, which compiles ``c`` in).
     """
-    init, step = step_program(method, float(lr), int(c_max))
-    c = jnp.int32(c)
-    return step(params, init(params, c), x, y, c)[0]
+    c_max = c if static else c_max
+    return update_program(method, float(lr), int(c_max), static)(params, x, y, jnp.int32(c))
 
 
 def update_difference(params: Params, x: jax.Array, y: jax.Array, *, lr: float, c_max: int) -> dict:
     """One winsorized update at ``c = 0`` against one plain SGD update on the same batch.
 
-    Both go through the engine's step (:func:`one_update`); the winsorized one with ``c`` traced
-    and bounded by ``c_max``, as in a sweep.
+    Both are the engine's (:func:`one_update`); the winsorized one with ``c`` traced and bounded by
+    ``c_max``, as in a sweep, so it runs the clipping kernel rather than the plain step.
 
     Args:
       params: the parameters; x, y: one minibatch (B, d), (B,); lr: the learning rate.
 
     Returns:
-      A dict of floats: ``max_abs`` = max |difference| of the new parameters, ``max_update`` = max
-      |SGD update|, ``relative`` = max_abs / max_update, and ``bitwise`` = 1.0 when the two parameter
-      sets are bit-for-bit identical, else 0.0.
+      A dict of floats: ``max_abs`` = max |difference| of the updates, ``max_update`` = max |SGD update|,
+      ``relative`` = max_abs / max_update, and ``bitwise`` = 1.0 when the two updates are bit-for-bit
+      identical, else 0.0.
     """
     sgd = one_update(params, x, y, method="sgd", lr=lr)
     wins = one_update(params, x, y, method="winsorized", lr=lr, c=0, c_max=c_max)
-    leaves = zip(jax.tree_util.tree_leaves(sgd), jax.tree_util.tree_leaves(wins), jax.tree_util.tree_leaves(params))
     max_abs = max_update = 0.0
     bitwise = True
-    for s, w, p in leaves:
-        s, w, p = np.asarray(s), np.asarray(w), np.asarray(p)
-        max_abs = max(max_abs, float(np.max(np.abs(s - w))))
-        max_update = max(max_update, float(np.max(np.abs(s - p))))
+    for s, w in zip(jax.tree_util.tree_leaves(sgd), jax.tree_util.tree_leaves(wins)):
+        s, w = np.asarray(s), np.asarray(w)
+        max_abs = max(max_abs, float(np.max(np.abs(s.astype(np.float64) - w))))
+        max_update = max(max_update, float(np.max(np.abs(s))))
         bitwise &= bool(np.array_equal(s, w))
     return {"max_abs": max_abs, "max_update": max_update,
             "relative": max_abs / max_update if max_update else float("nan"), "bitwise": float(bitwise)}
+
+
+def sort_and_clip(values: np.ndarray, c: int) -> np.ndarray:
+    """The c-winsorized mean of per-example values (B, ...) over the batch axis, in float64: each
+    coordinate's values clipped to its (c+1)-th smallest and (c+1)-th largest, then averaged.
+
+    Raises:
+      ValueError: ``2 c >= B`` (nothing would be left between the clipping levels).
+    """
+    values = np.asarray(values, np.float64)
+    if c < 0 or 2 * c >= len(values):
+        raise ValueError(f"c must be in [0, B/2) for a batch of B = {len(values)}, got {c}")
+    ordered = np.sort(values, axis=0)
+    return np.clip(values, ordered[c], ordered[len(values) - 1 - c]).mean(axis=0)
+
+
+def sort_and_clip_gap(params: Params, x: jax.Array, y: jax.Array, *, lr: float, c: int) -> float:
+    """One winsorized update of the engine (level ``c`` compiled in, as the chapter's sweeps train)
+    against the paper's definition: :func:`sort_and_clip` of the per-example gradients, in float64.
+
+    Args:
+      params: the parameters; x, y: one minibatch (B, d), (B,); lr: the learning rate; c: the level.
+
+    Returns:
+      max |engine update - reference update| over all parameters, divided by the largest |reference update|.
+    """
+    engine = one_update(params, x, y, method="winsorized", lr=lr, c=c, static=True)
+    grads = pergrad.per_example_grads(sweep.per_example_loss, params, x, y)
+    gap = largest = 0.0
+    for update, g in zip(jax.tree_util.tree_leaves(engine), jax.tree_util.tree_leaves(grads)):
+        reference = -float(lr) * sort_and_clip(g, c)
+        gap = max(gap, float(np.max(np.abs(np.asarray(update, np.float64) - reference))))
+        largest = max(largest, float(np.max(np.abs(reference))))
+    return gap / largest if largest else float("nan")
 
 
 # ----------------------------------------------------------------------------- step costs

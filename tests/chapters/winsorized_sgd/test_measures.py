@@ -4,6 +4,7 @@ import pytest
 
 from cgnb.chapters.winsorized_sgd import measures
 
+from .problems import curve as curve_
 from .problems import fake_result
 
 
@@ -30,16 +31,40 @@ def test_curves_select_one_variant_and_its_exact_proper_accuracy():
         measures.variant_curves(fake_result(eval_examples=2), 0.5, c=0)
 
 
-def test_chance_agreement_and_memorization_margin():
-    curve = measures.variant_curves(fake_result(), 0.5, c=2)          # proper 0.75, test [0.1, 0.5, 0.6]
-    np.testing.assert_allclose(measures.chance_agreement(curve), 0.25 * (1 - np.array([0.1, 0.5, 0.6])) / 9)
-    expected = np.max(np.array([0.1, 0.6, 0.9]) - 0.75 - 0.25 * (1 - np.array([0.1, 0.5, 0.6])) / 9)
-    assert measures.memorization_margin(curve) == pytest.approx(expected)
-    # a network at proper accuracy plus exactly the chance agreement memorizes nothing: margin 0
-    flat = measures.VariantCurves(**{**curve.__dict__, "train_acc": 0.75 + measures.chance_agreement(curve)})
-    assert measures.memorization_margin(flat) == pytest.approx(0.0)
-    with pytest.raises(ValueError, match="num_classes"):
-        measures.chance_agreement(curve, num_classes=1)
+def test_memorization_is_the_largest_smoothed_excess_over_chance():
+    curve = curve_(4, 0.5, 0, memorized=0.3)
+    chance = (1 - curve.test_acc) / 9
+    assert measures.memorization(curve) == pytest.approx(np.max(np.convolve(curve.corrupt_acc - chance,
+                                                                            np.ones(3) / 3, "valid")))
+    assert measures.memorization(curve_(4, 0.5, 0, memorized=0.0)) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="corrupt"):
+        measures.memorization(curve_(4, 0.0, 0))
+    with pytest.raises(ValueError, match="window"):
+        measures.smoothed(np.ones(2), 3)
+
+
+def test_decline_needs_both_curves_to_turn_down():
+    assert measures.decline(curve_(4, 0.5, 0, end=0.5)) > 0.1
+    flat = curve_(4, 0.5, 0)
+    assert measures.decline(flat) == pytest.approx(0.0, abs=1e-9)
+    falling_test_only = measures.VariantCurves(**{**flat.__dict__, "test_acc": flat.test_acc[::-1]})
+    assert measures.decline(falling_test_only) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_mean_overfit_and_the_output_norm_ratio():
+    curve = curve_(4, 0.5, 0, norm=20.0)
+    assert measures.mean_overfit(curve) == pytest.approx(np.mean(curve.overfit))
+    assert measures.output_norm_ratio(curve, curve_(0, 0.5, 0, norm=5.0)) == pytest.approx(4.0)
+
+
+def test_health_lines_name_a_collapse_and_a_run_that_never_learned():
+    sound, plain = curve_(4, 0.25, 2), curve_(0, 0.25, 2)
+    assert measures.health_lines(sound, plain, 4000) == []
+    collapsed = measures.health_lines(curve_(4, 0.25, 2, collapse=True), plain, 4000)
+    assert len(collapsed) == 1 and collapsed[0].startswith("c = 4, 25 %, seed 2: collapsed at step 1,500")
+    weak = curve_(4, 0.25, 2, peak=0.3)
+    assert measures.health_lines(weak, plain, 4000)[0].startswith("c = 4, 25 %, seed 2: never learned")
+    assert measures.health_lines(curve_(4, 0.25, 2, collapse=True), plain, 4000, collapse=False) == []
 
 
 def test_spread_and_seed_curves():

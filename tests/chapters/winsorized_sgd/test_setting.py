@@ -97,3 +97,45 @@ def test_paper_programs_compile_the_three_methods_with_c_static():
     assert [(c.method, c.c_max, level) for c, *_, level in seen] == [("sgd", 0, None), ("rm3", 0, None),
                                                                       ("winsorized", 2, 2)]
     assert {(v, n, m) for _, v, n, m, _ in seen} == {(3, 300, 100)}  # seeds 0, 1 at 0.5; seed 0 at 0.0
+
+
+def test_the_control_trains_the_grids_cells_at_another_learning_rate():
+    data = TINY.load_data()
+    control = setting.compute_control(TINY, data, [0.03], 0.5, progress=False)
+    result = control[0.03]
+    assert result.config.lr == 0.03 and result.config.c_max == max(TINY.cs) and list(result.c) == [2, 2]
+    grid = TINY.variants(data, [2])
+    cells = grid[grid.noise == 0.5]
+    np.testing.assert_array_equal(result.pristine, cells.pristine)   # the labels of the grid's cells
+    np.testing.assert_array_equal(result.seed, cells.seed)
+    run = setting.show("quick", "tiny", None, TINY, setting.compute(TINY, data), control)
+    assert sorted(run.control) == [0.03] and len(run.control[0.03]) == 2 and run.has_model
+    with pytest.raises(ValueError, match="positive"):
+        setting.compute_control(TINY, data, [0.0], 0.5)
+
+
+def test_a_stored_run_opens_with_its_own_ledger(stored_tiny):
+    from cgnb.chapters.winsorized_sgd import CHAPTER
+    seen = {}
+
+    def ledger(chapter, **kwargs):
+        seen.update(kwargs, chapter=chapter)
+        return "ledger"
+
+    run = setting.open_stored(CHAPTER, "tiny", ledger, directory=stored_tiny)
+    assert run.ledger == "ledger" and run.stored.name == "tiny" and run.has_model
+    assert seen["profile"] == "tiny" and seen["parameters"] == TINY.as_dict()
+    assert seen["chapter"] is CHAPTER                                 # the tiny run recorded the network
+
+
+def test_the_parameters_are_the_notebooks():
+    from pathlib import Path
+
+    from cgnb.engine import aot
+    notebook = Path(__file__).resolve().parents[3] / "notebooks" / "05_winsorized_sgd.ipynb"
+    for profile in ("quick", "paper"):
+        values = aot.notebook_parameters(notebook, profile)
+        assert sorted(values) == sorted(setting.PARAMETERS)
+        assert setting.Setting.from_parameters(values).cs[0] == 0
+    with pytest.raises(KeyError, match="lack"):
+        setting.Setting.from_parameters({"source": "embedded"})
