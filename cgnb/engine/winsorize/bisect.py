@@ -2,7 +2,11 @@
 
 Bit b of the k-th smallest key is 0 when at least k keys are <= (the bits found so far, bit b = 0,
 all lower bits 1). One pass over the n keys per bit (32 for float32) finds both order statistics;
-the program's size depends on neither c nor n, and c may be traced.
+the program's size depends on neither c nor n, and c may be traced. That is why the CPU keeps it
+(:func:`cgnb.engine.winsorize.kernel.pick_method`) where the sorting network of :mod:`.sorting`,
+whose program grows as ``n log^2 n``, is too large to compile into one vectorised loop
+(:func:`cgnb.engine.winsorize.sorting.network_fits` false: e.g. B = 256, or a traced c up to 63 at
+B = 128); everywhere else the networks are the better choice.
 
 Reference: the radix selection of order statistics, e.g. Alabi et al., "Fast k-selection algorithms
 for graphics processing units", ACM JEA 17 (2012).

@@ -5,7 +5,6 @@ carry the batch axis B (e.g. :func:`cgnb.engine.pergrad.per_example_grads`), pro
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable
 
@@ -13,8 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .kernel import check_c, levels_by_switch, one_kernel, pick_method, tile_loop, tile_mean
-from .network import winsorized_mean as network_mean
+from .kernel import NETWORKS, check_c, one_kernel, pick_method, tile_loop, tile_mean
 
 PyTree = Any
 GENERIC_TILE = 8192  # coordinates per loop iteration of the bounds algorithms
@@ -63,25 +61,23 @@ def winsorize(per_example: jax.Array, c: int | jax.Array, c_max: int | None = No
 def _winsorize_columns(flat: jax.Array, c: int | jax.Array, c_static: int | None, levels: int,
                        method: str | None) -> jax.Array:
     """The winsorized mean of every column of ``flat`` (B, n) -> (n,), for a checked c >= 1 (static)
-    or a traced c in [0, levels]. The static-c network reads all columns in one kernel; the other
+    or a traced c in [0, levels]. The networks read all columns in one kernel; the bounds
     algorithms loop over tiles of a padded copy."""
     (batch, n), dtype = flat.shape, flat.dtype
     method = pick_method(method, c_static, levels, batch)
-    if c_static is not None and method == "network":
-        return one_kernel(lambda: network_mean(lambda i: flat[i], batch, c_static, dtype), flat[0, 0], (n,), dtype)
+    c_use = c_static if c_static is not None else c
+    if method in NETWORKS:
+        return one_kernel(lambda: tile_mean(lambda i: flat[i], lambda: flat, batch, c_use, levels, dtype, method),
+                          flat[0, 0], (n,), dtype)
     n_tiles = max(2, -(-n // GENERIC_TILE))
     width = -(-n // n_tiles)
     flat = jnp.pad(flat, ((0, 0), (0, n_tiles * width - n))).reshape(batch, n_tiles, width)
 
-    def tile(t, level):
+    def tile(t):
         block = lax.dynamic_index_in_dim(flat, t, 1, keepdims=False)  # (B, width)
-        return tile_mean(lambda i: block[i], lambda: block, batch, level, levels, dtype, method)
+        return tile_mean(lambda i: block[i], lambda: block, batch, c_use, levels, dtype, method)
 
-    def run(level):
-        return tile_loop(n_tiles, functools.partial(tile, level=level), (width,), dtype)
-
-    c_use = c_static if c_static is not None else c
-    return levels_by_switch(run, c_use, levels, method).reshape(-1)[:n]
+    return tile_loop(n_tiles, tile, (width,), dtype).reshape(-1)[:n]
 
 
 def _stack_leaves(per_example: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree], int]:

@@ -5,6 +5,8 @@ per-example gradients) cut their coordinates into tiles and run :func:`tile_mean
 
 Algorithms (``method=``; the default is :func:`pick_method`'s)
   "network"  the insertion networks of :mod:`.network`: a static c, small ``B * c``, on the CPU
+  "sorting"  the pruned sorting network of :mod:`.sorting`: any c, static or traced, where the
+             network stays small enough to compile (:func:`.sorting.network_fits`), on the CPU
   "bisect"   :func:`.bisect.bounds`, counting bit by bit: any c, a small program
   "sort"     :func:`.sort.bounds`, a sort over the batch: the GPU / TPU default
 All give the exact order statistics. An algorithm that finds the two clipping bounds is one more
@@ -21,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import bisect, network, sort
+from . import bisect, network, sort, sorting
 from .keys import from_key, to_key
 
 #: Algorithms that find the clipping bounds: ``bounds(keys (n, ...), c) -> (lo, hi)`` keys.
@@ -29,10 +31,12 @@ BOUNDS: dict[str, Callable[[jax.Array, Any], tuple[jax.Array, jax.Array]]] = {
     "bisect": bisect.bounds,
     "sort": sort.bounds,
 }
-METHODS = ("network", *BOUNDS)
-#: On the CPU the network serves c (or c_max) <= NETWORK_MAX_LEVEL with B * c <= NETWORK_MAX_WORK and
-#: B <= NETWORK_MAX_BATCH, the region where its unrolled program compiles quickly (book/performance.md,
-#: "Engine notes"); bisection everything else.
+#: Algorithms that compute the whole winsorized mean of a tile (all tiles in one kernel).
+NETWORKS = ("network", "sorting")
+METHODS = (*NETWORKS, *BOUNDS)
+#: On the CPU the insertion network serves a static c <= NETWORK_MAX_LEVEL with B * c <= NETWORK_MAX_WORK
+#: and B <= NETWORK_MAX_BATCH, the region where its unrolled program compiles quickly (book/performance.md,
+#: "Engine notes"); the sorting network any other level where it fits; bisection everything else.
 NETWORK_MAX_LEVEL = 6
 NETWORK_MAX_WORK = 600
 NETWORK_MAX_BATCH = 128
@@ -107,22 +111,26 @@ def check_c(c: int | jax.Array, c_max: int | None, batch: int) -> tuple[int | No
 def pick_method(method: str | None, c_static: int | None, levels: int, batch: int) -> str:
     """The algorithm: ``method`` if given, else by backend, level and batch size.
 
-    Off the CPU: ``"sort"``. On the CPU: ``"network"`` for a level (c, or c_max for a traced c) up
-    to :data:`NETWORK_MAX_LEVEL` with ``batch * level <= NETWORK_MAX_WORK`` and ``batch <=
-    NETWORK_MAX_BATCH``, else ``"bisect"``.
+    Off the CPU: ``"sort"``. On the CPU: ``"network"`` for a static c up to :data:`NETWORK_MAX_LEVEL`
+    with ``batch * c <= NETWORK_MAX_WORK`` and ``batch <= NETWORK_MAX_BATCH``; else ``"sorting"`` where
+    :func:`cgnb.engine.winsorize.sorting.network_fits` (c, or a traced c up to ``levels``); else ``"bisect"``.
 
     Raises:
-      ValueError: ``method`` is not one of :data:`METHODS`.
+      ValueError: ``method`` is not one of :data:`METHODS`, or is ``"network"`` for a traced c.
     """
     if method is not None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS} or None, got {method!r}")
+        if method == "network" and c_static is None:
+            raise ValueError("method='network' needs a Python int c (the insertion network is unrolled for one "
+                             "level); for a traced c use method='sorting' or None")
         return method
     if jax.default_backend() != "cpu":
         return "sort"
-    level = levels if c_static is None else c_static
-    small = level <= NETWORK_MAX_LEVEL and batch * level <= NETWORK_MAX_WORK and batch <= NETWORK_MAX_BATCH
-    return "network" if small else "bisect"
+    if c_static is not None and (c_static <= NETWORK_MAX_LEVEL and batch * c_static <= NETWORK_MAX_WORK
+                                 and batch <= NETWORK_MAX_BATCH):
+        return "network"
+    return "sorting" if sorting.network_fits(batch, c_static, levels) else "bisect"
 
 
 # ============================================================================ one tile
@@ -171,24 +179,16 @@ def tile_mean(example: Callable[[int], jax.Array], block: Callable[[], jax.Array
     static = isinstance(c, int)
     if static and c == 0:
         return mean_in_order(example, n)
-    if method == "network":  # a static c here: a traced one is split by levels_by_switch
+    if method == "network":  # a static c (pick_method)
         return network.winsorized_mean(example, n, c, dtype)
+    if method == "sorting":
+        return sorting.winsorized_mean(example, n, c, levels, dtype)
     lo, hi = BOUNDS[method](to_key(block()), c)
     mean = clipped_mean(example, n, lo, hi, dtype)
     return mean if static else nan_outside(mean, c, levels)
 
 
 # ============================================================================ loops over tiles
-
-
-def levels_by_switch(run: Callable[[int | jax.Array], jax.Array], c: int | jax.Array, levels: int,
-                     method: str) -> jax.Array:
-    """``run(c)``, a whole tile loop; with the network a traced c runs one branch per level
-    (``lax.switch``), each its own loop with the static kernel. Under ``vmap`` every branch runs."""
-    if isinstance(c, int) or method != "network":
-        return run(c)
-    branches = [lambda level=level: run(level) for level in range(levels + 1)]
-    return nan_outside(lax.switch(jnp.clip(c, 0, levels), branches), c, levels)
 
 
 def tile_loop(n_tiles: int, tile: Callable[[jax.Array], jax.Array], tile_shape: tuple[int, ...],
@@ -221,4 +221,4 @@ def one_kernel(compute: Callable[[], jax.Array], opaque: jax.Array, shape: tuple
 
 __all__ = ["BOUNDS", "METHODS", "NETWORK_MAX_LEVEL", "NETWORK_MAX_WORK", "NETWORK_MAX_BATCH", "static_int",
            "check_levels", "check_c", "pick_method", "clipped_mean", "mean_in_order", "nan_outside", "tile_mean",
-           "levels_by_switch", "tile_loop", "one_kernel"]
+           "tile_loop", "one_kernel", "NETWORKS"]

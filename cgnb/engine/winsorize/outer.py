@@ -10,7 +10,6 @@ Reference: Goodfellow, "Efficient per-example gradient computations", 2015 (the 
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -18,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .kernel import check_c, levels_by_switch, one_kernel, pick_method, tile_loop, tile_mean
+from .kernel import NETWORKS, check_c, one_kernel, pick_method, tile_loop, tile_mean
 
 MLP_TILE_ROWS = 32  # tile shape of the factored path (rows of a, columns of delta)
 MLP_TILE_COLS = 256
@@ -97,20 +96,17 @@ def winsorize_outer(inputs: Sequence[jax.Array], deltas: Sequence[jax.Array], c:
     left_index = jnp.asarray(np.resize(plan.left_index, n_tiles))
     right_index = jnp.asarray(np.resize(plan.right_index, n_tiles))
 
-    def tile(t, level):
+    def tile(t):
         lf = lax.dynamic_index_in_dim(plan.left, left_index[t], 0, keepdims=False)  # (B, R)
         rf = lax.dynamic_index_in_dim(plan.right, right_index[t], 0, keepdims=False)  # (B, C)
         return tile_mean(lambda i: lf[i][:, None] * rf[i][None, :], lambda: lf[:, :, None] * rf[:, None, :],
-                         batch, level, levels, dtype, method)
+                         batch, c_use, levels, dtype, method)
 
-    def run(level):
-        return tile_loop(n_tiles, functools.partial(tile, level=level), (MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
-
-    if c_static is not None and method == "network":  # all tiles as one kernel
-        out = one_kernel(lambda: jax.vmap(functools.partial(tile, level=c_static))(jnp.arange(n_tiles)),
-                         plan.left[0, 0, 0], (n_tiles, MLP_TILE_ROWS, MLP_TILE_COLS), dtype)
+    shape = (n_tiles, MLP_TILE_ROWS, MLP_TILE_COLS)
+    if method in NETWORKS:  # all tiles as one kernel
+        out = one_kernel(lambda: jax.vmap(tile)(jnp.arange(n_tiles)), plan.left[0, 0, 0], shape, dtype)
     else:
-        out = levels_by_switch(run, c_use, levels, method)
+        out = tile_loop(n_tiles, tile, shape[1:], dtype)
     return _untile(out, plan)
 
 

@@ -75,17 +75,25 @@ def test_every_level_traced_and_static_equals_sort_and_clip(batch, method):
         check_against_sort(a, winsorize.winsorize(jnp.asarray(a), c, method=method), c)
 
 
-@pytest.mark.parametrize("batch", [2, 3, 64, 100])
+@pytest.mark.parametrize("batch", [2, 3, 64, 100, 128])
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
-def test_network_every_level_traced_and_static(batch):
+def test_default_choice_every_level_traced_and_static(batch):
+    """What the CPU runs by default: a traced c up to (B-1)/2 (the sorting network, or bisection at B = 128),
+    and the static levels of the insertion network and beyond it."""
     a = outlier_data(batch, seed=1)
-    c_max = min(winsorize.NETWORK_MAX_LEVEL, (batch - 1) // 2)
-    traced = jax.jit(jax.vmap(lambda c: winsorize.winsorize(jnp.asarray(a), c, c_max=c_max,
-                                                            method="network")))(jnp.arange(c_max + 1))
+    c_max = (batch - 1) // 2
+    traced = jax.jit(jax.vmap(lambda c: winsorize.winsorize(jnp.asarray(a), c, c_max=c_max)))(jnp.arange(c_max + 1))
     for c in range(c_max + 1):
         check_against_sort(a, traced[c], c)
-        if c:
-            check_against_sort(a, winsorize.winsorize(jnp.asarray(a), c, method="network"), c)
+    for c in sorted({1, 2, 4, winsorize.NETWORK_MAX_LEVEL + 1, c_max} & set(range(1, c_max + 1))):
+        check_against_sort(a, jax.jit(winsorize.winsorize, static_argnums=1)(jnp.asarray(a), c), c)
+
+
+@pytest.mark.parametrize("batch", [2, 3, 64, 100])
+def test_insertion_network_every_level_it_serves(batch):
+    a = outlier_data(batch, seed=2)
+    for c in range(1, min(winsorize.NETWORK_MAX_LEVEL, (batch - 1) // 2) + 1):
+        check_against_sort(a, winsorize.winsorize(jnp.asarray(a), c, method="network"), c)
 
 
 def test_nan_in_the_first_value_gives_the_same_winsorized_mean():

@@ -11,23 +11,29 @@ from winsorize_reference import check_against_sort, outlier_data
 
 def test_method_choice_by_level_batch_and_backend(monkeypatch):
     assert kernel.pick_method(None, 4, 4, 100) == "network"
-    assert kernel.pick_method(None, None, kernel.NETWORK_MAX_LEVEL + 1, 20) == "bisect"
-    assert kernel.pick_method(None, kernel.NETWORK_MAX_LEVEL + 1, 49, 20) == "bisect"
     assert kernel.pick_method(None, 2, 49, 100) == "network"  # a static c below a large c_max
     assert kernel.pick_method(None, 6, 6, 100) == "network"
-    assert kernel.pick_method(None, 5, 5, 128) == "bisect"  # B * c above NETWORK_MAX_WORK
     assert kernel.pick_method(None, 4, 4, 128) == "network"
-    assert kernel.pick_method(None, 1, 1, 256) == "bisect"  # B above NETWORK_MAX_BATCH
+    # other static levels and every traced one: the sorting network where it fits, else bisection
+    assert kernel.pick_method(None, kernel.NETWORK_MAX_LEVEL + 1, 49, 20) == "sorting"
+    assert kernel.pick_method(None, 5, 5, 128) == "sorting"  # B * c above NETWORK_MAX_WORK
+    assert kernel.pick_method(None, 49, 49, 100) == "sorting"
+    assert kernel.pick_method(None, None, 4, 100) == "sorting"  # a traced c: no branch per level
+    assert kernel.pick_method(None, None, 49, 100) == "sorting"
+    assert kernel.pick_method(None, None, 63, 128) == "bisect"  # the traced full sort of 128 is too large
+    assert kernel.pick_method(None, 1, 1, 256) == "bisect"  # B above NETWORK_MAX_BATCH, and too large to sort
     assert kernel.pick_method("sort", 1, 1, 10) == "sort"
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert kernel.pick_method(None, 2, 2, 100) == "sort"
     with pytest.raises(ValueError, match="method must be one of"):
         kernel.pick_method("heap", 2, 2, 100)
+    with pytest.raises(ValueError, match="needs a Python int c"):
+        kernel.pick_method("network", None, 2, 100)
 
 
-def test_every_bounds_algorithm_is_a_method():
-    assert kernel.METHODS == ("network", *kernel.BOUNDS)
-    assert set(kernel.BOUNDS) == {"bisect", "sort"}
+def test_every_algorithm_is_a_method():
+    assert kernel.METHODS == (*kernel.NETWORKS, *kernel.BOUNDS)
+    assert set(kernel.BOUNDS) == {"bisect", "sort"} and kernel.NETWORKS == ("network", "sorting")
 
 
 def test_check_c_returns_the_static_level_and_the_programs_largest():
@@ -55,19 +61,16 @@ def test_one_tile_equals_sort_and_clip_for_every_method(method, c):
     check_against_sort(np.asarray(a), got, c)
 
 
-def test_traced_levels_outside_the_range_give_nan():
+@pytest.mark.parametrize("method", ["sorting", "bisect"])
+def test_traced_levels_outside_the_range_give_nan(method):
     a = jnp.asarray(outlier_data(9))
 
     def tile_at(c):
-        return kernel.tile_mean(lambda i: a[i], lambda: a, 9, c, 3, a.dtype, "bisect")
+        return kernel.tile_mean(lambda i: a[i], lambda: a, 9, c, 3, a.dtype, method)
 
     got = jax.jit(jax.vmap(tile_at))(jnp.array([2, 4, -1]))
     check_against_sort(np.asarray(a), got[0], 2)
     assert np.isnan(np.asarray(got[1:])).all()
-    switched = jax.jit(lambda c: kernel.levels_by_switch(lambda level: jnp.float32(level) * jnp.ones(2), c, 2,
-                                                         "network"))
-    np.testing.assert_array_equal(switched(jnp.int32(1)), [1.0, 1.0])
-    assert np.isnan(np.asarray(switched(jnp.int32(3)))).all()
 
 
 def test_tile_loop_stacks_the_tiles_and_one_kernel_computes_once_or_twice_the_same():

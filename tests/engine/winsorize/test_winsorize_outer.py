@@ -40,8 +40,8 @@ def test_outer_traced_c_and_c0():
 
 @pytest.mark.parametrize("c", [4, 5])
 def test_default_at_batch_128_compiles_and_is_exact(c):
-    """B = 128: c = 4 runs the network, c = 5 the counting algorithm (the network at c = 5 compiles for
-    minutes on XLA:CPU, so a wrong choice here hangs the test rather than passing it)."""
+    """B = 128: c = 4 runs the insertion network, c = 5 the sorting network (the insertion network at
+    c = 5 compiles for minutes on XLA:CPU, so a wrong choice here hangs the test rather than passing it)."""
     params, x, y = mlp_problem((30, 20, 3), batch=128)
     got = jax.jit(outer_mean, static_argnums=1)(factors(params, x, y), c)
     per_example = generic_grads(params, x, y)
@@ -49,7 +49,7 @@ def test_default_at_batch_128_compiles_and_is_exact(c):
         np.testing.assert_allclose(np.asarray(leaf_got), sort_winsorize(leaf, c), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("method", ["bisect", "sort"])
+@pytest.mark.parametrize("method", ["sorting", "bisect", "sort"])
 def test_large_c_and_forced_methods(method):
     params, x, y = mlp_problem((40, 300, 3), batch=21)
     per_example = generic_grads(params, x, y)
@@ -58,6 +58,27 @@ def test_large_c_and_forced_methods(method):
     for row, c in enumerate([0, 3, 10]):
         want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
         assert tree_max_abs_diff(jax.tree_util.tree_map(lambda l: l[row], got), want) < 1e-6
+
+
+@pytest.mark.parametrize("sizes,batch,c_max", [((40, 300, 3), 21, 10), ((30, 20, 3), 100, 4)])
+def test_sorting_network_every_level_static_and_traced(sizes, batch, c_max):
+    """The default beyond the insertion network: static c, a single traced c up to (B-1)/2 (one program,
+    called at every level checked), and c vmapped with the variants' own factors up to c_max."""
+    params, x, y = mlp_problem(sizes, batch=batch)
+    per_example = generic_grads(params, x, y)
+    f = factors(params, x, y)
+    top = (batch - 1) // 2
+    every_level = jax.jit(lambda c: outer_mean(f, c, c_max=top))
+    stacked = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf] * 3), f)
+    vmapped = [0, 3, c_max]
+    traced = jax.jit(jax.vmap(lambda g, c: outer_mean(g, c, c_max=c_max)))(stacked, jnp.array(vmapped))
+    for c in (0, 3, 8, top):
+        want = jax.tree_util.tree_map(lambda g: sort_winsorize(g, c), per_example)
+        if c:
+            assert tree_max_abs_diff(jax.jit(outer_mean, static_argnums=1)(f, c), want) < 1e-6
+        assert tree_max_abs_diff(every_level(c), want) < 1e-6
+        if c in vmapped:
+            assert tree_max_abs_diff(jax.tree_util.tree_map(lambda l: l[vmapped.index(c)], traced), want) < 1e-6
 
 
 def test_network_kernel_is_computed_once_for_two_consumers():
