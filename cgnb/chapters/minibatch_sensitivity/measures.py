@@ -2,8 +2,8 @@
 
 The blog freezes a network's parameters: for ``K`` minibatches ``a_k`` the gradients
 ``g_k = grad_theta J(a_k; theta)`` at the *same* ``theta`` differ only through which examples are in
-``a_k``. :func:`minibatch_gradients` computes them and fingerprints the parameters before and after
-every evaluation (so "the parameters did not change" is checked, not assumed); :func:`agreement`
+``a_k``. :func:`minibatch_gradients` computes them in one call vmapped over the minibatches (the
+parameters are broadcast, so every minibatch sees the same ones); :func:`agreement`
 summarises them by :func:`cgnb.engine.stats.mean_pairwise_cosine` and
 :func:`cgnb.engine.stats.coherence_of_rows` ``alpha = |mean_k g_k|^2 / mean_k |g_k|^2`` (1 when all
 agree, about ``1/K`` when they are unrelated).
@@ -43,13 +43,17 @@ def fingerprint(params: Params) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _gradient_program(loss_fn: Loss, static: tuple[tuple[int, str], ...]):
-    """Jitted ``(params, x, y, key, units) -> (raveled gradient (P,), gradient at the coords (C,))``."""
+def _gradients_program(loss_fn: Loss, static: tuple[tuple[int, str], ...], noisy: bool):
+    """Jitted ``(params, xs (K, B, D), ys (K, B), keys (K, 2) | None, units) -> (flat (K, P), projected (K, C))``:
+    the K minibatch gradients at the one ``params`` (vmapped over the minibatches, never over the parameters)."""
 
-    def program(params, x, y, key, units):
+    def one(params, x, y, key, units):
         g = jax.grad(lambda p: jnp.mean(loss_fn(p, x, y, key=key)))(params)
         projected = models.get_coords(g, models.join_coords(static, units)) if static else jnp.zeros((0,))
         return jax.flatten_util.ravel_pytree(g)[0], projected
+
+    def program(params, xs, ys, keys, units):
+        return jax.vmap(one, in_axes=(None, 0, 0, 0 if noisy else None, None))(params, xs, ys, keys, units)
 
     return xla.jit(program)
 
@@ -63,28 +67,35 @@ class MinibatchGradients:
       projected: (K, len(coords)) the gradient's components at ``coords``.
       coords: the projected parameters.
       snapshot: fingerprint of the parameters handed in.
-      before, after: fingerprints of the parameters just before / after each of the K evaluations.
+      after: fingerprint of the same parameters after the K evaluations (equal to ``snapshot``:
+        nothing changed them).
     """
 
     flat: np.ndarray
     projected: np.ndarray
     coords: tuple[models.Coord, ...]
     snapshot: str
-    before: tuple[str, ...]
-    after: tuple[str, ...]
+    after: str
 
 
 def minibatch_gradients(loss_fn: Loss, params: Params, x: np.ndarray, y: np.ndarray, batches: np.ndarray,
                         coords: Sequence[models.Coord], keys: jax.Array | None = None) -> MinibatchGradients:
-    """The gradient of every minibatch ``x[batches[k]]`` at the same ``params``, one evaluation at a time.
+    """The gradient of every minibatch ``x[batches[k]]`` at the same ``params``, in one compiled call.
+
+    The K gradients are one ``jax.vmap`` over the minibatches with the parameters broadcast, so
+    every minibatch sees the same parameters (``tests/chapters/minibatch_sensitivity`` checks each
+    against ``jax.grad`` at the snapshot); the snapshot is fingerprinted before and after.
 
     Args:
       loss_fn: ``loss(params, x, y, key=None) -> (B,)``; the minibatch gradient is that of the mean.
-      params: the parameter snapshot (never changed; fingerprinted around each evaluation).
+      params: the parameter snapshot.
       x, y: the data set, (N, D) and (N,).
       batches: (K, B) example indices.
       coords: scalars to project on (e.g. :func:`cgnb.chapters.minibatch_sensitivity.models.bias_coords`).
       keys: (K, 2) PRNG keys, one per minibatch (dropout noise), or None.
+
+    Raises:
+      ValueError: ``batches`` is not (K, B), or the number of keys is not K.
     """
     batches = np.asarray(batches)
     if batches.ndim != 2:
@@ -92,18 +103,11 @@ def minibatch_gradients(loss_fn: Loss, params: Params, x: np.ndarray, y: np.ndar
     if keys is not None and len(keys) != len(batches):
         raise ValueError(f"need one key per minibatch: {len(batches)} batches, {len(keys)} keys")
     static, units = models.split_coords(coords)
-    program = _gradient_program(loss_fn, static)
+    program = _gradients_program(loss_fn, static, keys is not None)
     snapshot = fingerprint(params)
-    flat, projected, before, after = [], [], [], []
-    for k, index in enumerate(batches):
-        before.append(fingerprint(params))
-        g, g_coords = program(params, jnp.asarray(x[index]), jnp.asarray(y[index]),
-                              None if keys is None else keys[k], units)
-        after.append(fingerprint(params))
-        flat.append(np.asarray(g))
-        projected.append(np.asarray(g_coords))
-    return MinibatchGradients(np.stack(flat), np.stack(projected), tuple(coords), snapshot, tuple(before),
-                              tuple(after))
+    flat, projected = program(params, jnp.asarray(np.asarray(x)[batches]), jnp.asarray(np.asarray(y)[batches]),
+                              keys, units)
+    return MinibatchGradients(np.asarray(flat), np.asarray(projected), tuple(coords), snapshot, fingerprint(params))
 
 
 def _variance_from_gram(m: np.ndarray) -> float:
@@ -119,8 +123,8 @@ def agreement(result: MinibatchGradients) -> dict:
     Returns a dict: ``cos_full``, ``alpha`` (coherence), ``sq_norm`` (mean ``|g_k|^2``), ``variance``
     (``tr`` of the sample covariance of the rows, ``K/(K-1) mean_k |g_k - mean g|^2``: for minibatch means
     of ``B`` examples it estimates ``E|g_B - G|^2 = tr(Sigma) / B``) of the full gradients; ``cos_2d`` and ``alpha_2d`` (one per pair of
-    consecutive coords); ``projected`` (K, len(coords)); ``snapshot`` and ``changed`` (number of
-    evaluations whose parameter fingerprint differs from the snapshot's).
+    consecutive coords); ``projected`` (K, len(coords)); ``snapshot`` and ``changed`` (1 if the
+    parameters' fingerprint changed during the evaluations, else 0).
     """
     k, n_coords = result.projected.shape
     if n_coords % 2:
@@ -136,7 +140,7 @@ def agreement(result: MinibatchGradients) -> dict:
         "alpha_2d": [stats.coherence_of_rows(p) for p in pairs],
         "projected": np.asarray(result.projected),
         "snapshot": result.snapshot,
-        "changed": sum(f != result.snapshot for f in (*result.before, *result.after)),
+        "changed": int(result.after != result.snapshot),
     }
 
 

@@ -5,6 +5,7 @@
 * :func:`train_variant` -- one variant (plain / dropout / batch norm) and seed; :func:`train_variants`
   -- all variants x seeds, keyed ``"<variant>/<seed>"`` (what the notebook stores with
   :func:`cgnb.engine.store.memoize`);
+* :func:`variants` -- the three networks' settings; :data:`PARAMETERS` -- the notebook's parameters;
 * :func:`paper_programs` -- the paper profile's training program, for the memory check.
 
 Reference: "Gradients are sensitive to minibatch composition" (blog post).
@@ -12,6 +13,7 @@ Reference: "Gradients are sensitive to minibatch composition" (blog post).
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -19,10 +21,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ...engine import loop, nets, sampler
+from ...engine import loop, nets, sampler, store
 from ...engine.losses import Loss, Params
 from . import models, tasks
 
+#: The names the notebook's ``parameters`` cell defines, in its order (the ledger records them).
+PARAMETERS = ("seeds", "n_train", "hidden", "dropout_rate", "learning_rate", "batch_size", "mid_epochs", "mid_step",
+              "after", "steps", "num_minibatches", "num_pairs", "grid_points", "grid_spacing", "spacings",
+              "field_batches", "batch_sizes", "per_example_n")
+#: The variants: plain, dropout on every hidden layer, batch normalisation on every hidden layer.
+VARIANTS = ("plain", "dropout", "batch norm")
 #: A variant's initial parameters come from PRNG key ``INIT_SEED_OFFSET + seed``.
 INIT_SEED_OFFSET = 1000
 #: Its batch order and dropout keys from RNG seed ``ORDER_SEED_OFFSET + seed``.
@@ -107,6 +115,37 @@ def train_variants(loss_fns: Mapping[str, Loss], variants: Mapping[str, Mapping[
     return {f"{name}/{seed}": train_variant(loss_fns[name], x, y, batchnorm=v["batchnorm"], dropout=v["dropout"],
                                             seed=seed, **settings)
             for name, v in variants.items() for seed in seeds}
+
+
+def train_runs(loss_fns: Mapping[str, Loss], variants: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
+               x: np.ndarray, y: np.ndarray, *, sizes: Sequence[int], learning_rate: float, batch_size: int,
+               steps: int, mid_step: int) -> dict[str, dict[str, Any]]:
+    """:func:`train_variant` with plain SGD at ``learning_rate`` for every variant and seed, each run kept in the
+    result cache (:func:`cgnb.engine.store.memoize`, keyed on its settings, the data and this module's code),
+    so that a new seed list trains only its new seeds.
+
+    Returns:
+      ``{"<name>/<seed>": run}`` as :func:`train_variants`.
+    """
+    optimizer = optax.sgd(learning_rate)   # one object: the training program compiles once per variant
+    data = store.digest({"x": np.asarray(x), "y": np.asarray(y)})
+    runs = {}
+    for name, v in variants.items():
+        for seed in seeds:
+            config = dict(v, seed=seed, sizes=list(sizes), learning_rate=learning_rate, batch_size=batch_size,
+                          steps=steps, mid_step=mid_step, data=data)
+            runs[f"{name}/{seed}"] = jax.tree_util.tree_map(jnp.asarray, store.memoize(
+                "minibatch_sensitivity-run", config, lambda: train_variant(
+                    loss_fns[name], x, y, sizes=sizes, batchnorm=v["batchnorm"], dropout=v["dropout"], seed=seed,
+                    optimizer=optimizer, batch_size=batch_size, steps=steps, mid_step=mid_step),
+                sources=[models, tasks, sys.modules[__name__]]))
+    return runs
+
+
+def variants(dropout_rate: float) -> dict[str, dict[str, Any]]:
+    """The settings of :data:`VARIANTS`: ``{name: {"batchnorm": bool, "dropout": rate}}``."""
+    return {"plain": {"batchnorm": False, "dropout": 0.0}, "dropout": {"batchnorm": False, "dropout": dropout_rate},
+            "batch norm": {"batchnorm": True, "dropout": 0.0}}
 
 
 def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | None = None) -> list[tuple]:

@@ -20,18 +20,6 @@ PARAMETERS = ("seeds", "batch", "width", "formula_depths", "scales", "per_exampl
               "w_scales")
 
 
-def parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The notebook's parameters (:data:`PARAMETERS`) taken from its ``namespace`` (``globals()``).
-
-    Raises:
-      KeyError: a parameter is not defined (run the ``parameters`` cell first).
-    """
-    missing = [name for name in PARAMETERS if name not in namespace]
-    if missing:
-        raise KeyError(f"the parameters {missing} are not defined: run the notebook's parameters cell first")
-    return {name: namespace[name] for name in PARAMETERS}
-
-
 def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | None = None) -> list[tuple]:
     """The paper profile's program: ``value_and_grad`` of the mean cross-entropy of the deepest MLP.
 

@@ -64,3 +64,32 @@ def test_train_variants_keys_and_missing_loss():
     assert list(runs) == ["plain/0", "plain/1", "dropout/0", "dropout/1"]
     with pytest.raises(ValueError, match="no loss"):
         setting.train_variants({"plain": loss_fns["plain"]}, variants, (0,), x, y, **settings)
+
+
+def test_train_runs_caches_each_run_and_matches_train_variant(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGNB_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("CGNB_NO_CACHE", raising=False)
+    x, y = _small_data()
+    variants = setting.variants(0.2)
+    losses = {name: models.make_loss(v["dropout"]) for name, v in variants.items()}
+    settings = dict(sizes=(5, 8, 1), learning_rate=1e-2, batch_size=16, steps=8, mid_step=4)
+    runs = setting.train_runs(losses, variants, [3], x, y, **settings)
+    assert sorted(runs) == ["batch norm/3", "dropout/3", "plain/3"]
+    direct = setting.train_variant(losses["plain"], x, y, sizes=(5, 8, 1), batchnorm=False, dropout=0.0, seed=3,
+                                   optimizer=optax.sgd(1e-2), batch_size=16, steps=8, mid_step=4)
+    np.testing.assert_array_equal(runs["plain/3"]["losses"], direct["losses"])
+    assert len(list(tmp_path.glob("minibatch_sensitivity-run-*.npz"))) == 3
+    again = setting.train_runs(losses, {"plain": variants["plain"]}, [3], x, y, **settings)
+    np.testing.assert_array_equal(again["plain/3"]["losses"], runs["plain/3"]["losses"])
+    assert len(list(tmp_path.glob("minibatch_sensitivity-run-*.npz"))) == 3
+
+
+def test_parameters_are_the_notebooks_parameters_cell():
+    from pathlib import Path
+
+    from cgnb.engine import aot
+    from cgnb.chapters.minibatch_sensitivity import CHAPTER
+
+    cell = aot.notebook_parameters(Path(__file__).resolve().parents[3] / CHAPTER.notebook, "quick")
+    assert tuple(cell) == setting.PARAMETERS
+    assert isinstance(cell["seeds"], list) and len(cell["seeds"]) >= 5

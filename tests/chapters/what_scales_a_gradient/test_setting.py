@@ -18,13 +18,8 @@ def test_paper_program_is_the_deepest_mlps_gradient_on_the_batch():
 def test_parameters_are_the_notebooks_parameters_cell():
     from pathlib import Path
 
-    import pytest
-
     from cgnb.engine import aot
     from cgnb.chapters.what_scales_a_gradient import CHAPTER
 
     cell = aot.notebook_parameters(Path(__file__).resolve().parents[3] / CHAPTER.notebook, "quick")
     assert tuple(cell) == setting.PARAMETERS
-    assert setting.parameters(dict(cell, other=1)) == cell
-    with pytest.raises(KeyError, match="parameters cell"):
-        setting.parameters({})
