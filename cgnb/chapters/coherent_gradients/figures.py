@@ -137,7 +137,8 @@ def plot_training(runs: Sequence, levels: Sequence[float]) -> plt.Figure:
     for j, run in enumerate(runs):
         for i, name in enumerate(("train_acc", "test_acc")):
             for n in levels:
-                curve(axes[i, j], run.result.steps, measures.by_noise(run.result, name, n), color=color[n])
+                curve(axes[i, j], run.result.steps, measures.by_noise(run.result, name, n), smooth=True,
+                      color=color[n])
             axes[i, j].axhline(0.1, color=NULL_COLOR, linewidth=0.8, linestyle=":")
     handles, labels = noise_handles(levels)
     handles.append(Line2D([], [], color=NULL_COLOR, linewidth=0.8, linestyle=":"))
@@ -152,7 +153,7 @@ def plot_loss_learned(runs: Sequence, levels: Sequence[float]) -> plt.Figure:
     for j, run in enumerate(runs):
         result = run.result
         for n in levels:
-            curve(axes[0, j], result.steps, measures.by_noise(result, "train_loss", n), color=color[n])
+            curve(axes[0, j], result.steps, measures.by_noise(result, "train_loss", n), smooth=True, color=color[n])
             index = result.index(noise=n)
             for group, mask in (("pristine", result.pristine[index]), ("corrupt", ~result.pristine[index])):
                 fraction = measures.learned_fraction(result.first_learned[index], mask, result.steps)
