@@ -63,15 +63,20 @@ def fits(run) -> list:
     return out
 
 
+def per_pair(run, claim: str, rule: str, difference: Callable[[float, float], np.ndarray]) -> list:
+    """Decide ``rule`` of ``claim`` on ``difference(a, b)`` (S,) for each pair of neighbouring noise levels."""
+    result, out = run.result, []
+    for a, b in pairs(measures.noise_levels(result)):
+        check_seeds(result, a, b)
+        out.append(run.ledger.decide(claim, difference(a, b), rule=rule, cell=pair_cell(a, b),
+                                     degenerate=measures.degenerate(result, a) + measures.degenerate(result, b)))
+    return out
+
+
 def test_accuracy(run) -> list:
     """C4.2: the drop in final test accuracy between neighbouring noise levels, and 100 % noise at chance."""
-    result, levels = run.result, measures.noise_levels(run.result)
-    out = []
-    for a, b in pairs(levels):
-        check_seeds(result, a, b)
-        drop = at_end(result, "test_acc", a) - at_end(result, "test_acc", b)
-        out.append(run.ledger.decide("C4.2", drop, rule="falls", cell=pair_cell(a, b),
-                                     degenerate=measures.degenerate(result, a) + measures.degenerate(result, b)))
+    result = run.result
+    out = per_pair(run, "C4.2", "falls", lambda a, b: at_end(result, "test_acc", a) - at_end(result, "test_acc", b))
     if measures.has_level(result, 1.0):
         out.append(run.ledger.decide("C4.2", at_end(result, "test_acc", 1.0), rule="chance", cell=percent(1.0),
                                      degenerate=measures.degenerate(result, 1.0), examples=run.n_test))
@@ -97,13 +102,11 @@ def unresolved(reach: np.ndarray, seeds: np.ndarray, a: float, b: float, accurac
 def learning_speed(run) -> list:
     """C4.3: the early loss slope and the records to reach each accuracy, between neighbouring noise levels."""
     result, levels = run.result, measures.noise_levels(run.result)
-    out = []
-    for a, b in pairs(levels):
-        check_seeds(result, a, b)
-        slope = [measures.early_loss_slope(measures.by_noise(result, "train_loss", n), result.steps, run.slope_steps)
-                 for n in (a, b)]
-        out.append(run.ledger.decide("C4.3", slope[0] - slope[1], rule="slope", cell=pair_cell(a, b),
-                                     degenerate=measures.degenerate(result, a) + measures.degenerate(result, b)))
+
+    def slope(n: float) -> np.ndarray:
+        return measures.early_loss_slope(measures.by_noise(result, "train_loss", n), result.steps, run.slope_steps)
+
+    out = per_pair(run, "C4.3", "slope", lambda a, b: slope(a) - slope(b))
     seeds = np.asarray(result.seed)[result.index(noise=levels[0])]
     for accuracy in REACH_LEVELS:
         reach = measures.reach_records(result, levels, accuracy)
