@@ -1,20 +1,17 @@
 """Chapter 4's measures, computed from label-noise sweeps (Chatterjee, "Coherent Gradients", ICLR 2020, section 2).
 
-The training itself is :func:`cgnb.engine.sweep.run_sweep` (plain SGD on MNIST with label noise,
-one variant per noise level and seed, gradient statistics recorded on a fixed sample of training
-examples; :mod:`cgnb.chapters.coherent_gradients.setting`). This module holds what the chapter
-computes *from* those runs:
+The training itself is :func:`cgnb.engine.sweep.run_sweep` (plain SGD with label noise, one variant
+per noise level and seed; :mod:`cgnb.chapters.coherent_gradients.setting`). This module holds what
+the chapter computes *from* those runs:
 
-* :func:`by_noise` -- one record of a sweep as a (seeds, records) array per noise level;
-* Figure 1 measures: :func:`learned_fraction` (fraction of an example group classified as
-  its training label at least once by each record step), :func:`first_learned_median`,
-  :func:`early_loss_slope`, :func:`mean_steps_to_reach`, :func:`order_margin`, collected
-  per noise level and seed by :func:`training_table` (shown by :func:`table_rows`);
-* Figure 2 measures: :func:`pristine_share`, :func:`fitted_step` (first record where the
-  pristine examples are fitted), :func:`mean_from` of ``alpha_p - alpha_c`` from there on,
-  collected by :func:`alpha_summary`; :func:`m_coherence` (Chatterjee and Zielinski's m * alpha);
-* Figure 3 (per-example contributions over the first steps) is in
-  :mod:`cgnb.chapters.coherent_gradients.contributions`.
+* selecting curves: :func:`by_noise`, :func:`noise_levels`;
+* Figures 1-2 and claims C4.1-C4.4: :func:`learned_fraction`, :func:`first_learned_median`,
+  :func:`early_loss_slope`, :func:`record_index`, :func:`reach_records`, :func:`reach_table`;
+* Figure 3 and claim C4.5: :func:`pristine_share`, :func:`fitted_window` (from the pristine examples
+  fitted to the corrupt ones fitted), :func:`window_means`, :func:`null_alpha_gaps` (alpha_p - alpha_c
+  in any number of null worlds, from each example's recorded contribution);
+* beyond the paper: :func:`m_coherence`;
+* :func:`degenerate`: the runs that collapsed or never learned, per noise level and seed.
 
 All arrays are numpy; V = variants, R = records, S = seeds, K = null worlds.
 """
@@ -24,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ...engine import health, stats
 from ...engine.curves import first_step_reaching
 
 # ----------------------------------------------------------------------------- selecting curves
@@ -38,7 +36,7 @@ def by_noise(result, name: str, noise: float) -> np.ndarray:
       noise: one of the sweep's noise levels.
 
     Returns:
-      (S, R) in the sweep's seed order, (S, R, K) for the null-world records ``null_*``.
+      (S, R) in the sweep's seed order; (S, R, ...) for a record with more axes (``null_*``: K).
 
     Raises:
       ValueError: no variant has that noise level (the message lists the levels).
@@ -55,7 +53,12 @@ def noise_levels(result) -> list[float]:
     return sorted(set(float(n) for n in np.round(np.asarray(result.noise, float), 6)))
 
 
-# ----------------------------------------------------------------------------- figure 1 measures
+def has_level(result, noise: float) -> bool:
+    """Whether the sweep ran label noise ``noise``."""
+    return bool(np.any(np.isclose(np.asarray(result.noise, float), noise)))
+
+
+# ----------------------------------------------------------------------------- figures 1 and 2, C4.1-C4.4
 
 
 def learned_fraction(first_learned: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -128,130 +131,53 @@ def early_loss_slope(loss: np.ndarray, steps: np.ndarray, until: int) -> np.ndar
     return (loss[..., i0] - loss[..., i1]) / until
 
 
-def mean_steps_to_reach(accuracy: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Steps to reach an accuracy level, averaged over all levels in [0, 1].
+def record_index(steps: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The index of each step ``at`` among the record ``steps`` (R,); NaN or ``inf`` (never): R, one past the end.
 
-    For a non-decreasing accuracy curve a(t), ``int_0^1 T(level) dlevel = int_0^T (1 - a(t)) dt``
-    where T(level) is the first time a(t) >= level; the right side (trapezoid rule over the
-    records, from the first to the last record) summarises how quickly the whole curve rises
-    without picking a level.
-
-    Args:
-      accuracy: (..., R) accuracy curves; steps: (R,) their record steps, R >= 2.
-
-    Returns:
-      (...) steps.
+    Counting in records puts a time read off the recording grid on that grid's own scale: two times
+    one record apart are a tie (the grid cannot tell them apart).
 
     Raises:
-      ValueError: fewer than two records, or curves and steps of different lengths.
+      ValueError: a finite ``at`` is not one of ``steps``.
     """
-    accuracy, steps = np.asarray(accuracy, float), np.asarray(steps, float)
-    if accuracy.shape[-1] != steps.shape[0] or len(steps) < 2:
-        raise ValueError(f"curves need >= 2 records matching steps; got {accuracy.shape[-1]} and {steps.shape[0]}")
-    gap = 1.0 - accuracy
-    return np.sum((gap[..., 1:] + gap[..., :-1]) / 2 * np.diff(steps), axis=-1)
+    steps, at = np.asarray(steps), np.asarray(at, float)
+    out = np.full(at.shape, float(len(steps)))
+    finite = np.isfinite(at)
+    index = np.searchsorted(steps, at[finite])
+    on_grid = (index < len(steps)) & (steps[np.minimum(index, len(steps) - 1)] == at[finite])
+    if not on_grid.all():
+        raise ValueError(f"steps {np.unique(at[finite][~on_grid])[:5].tolist()} are not record steps")
+    out[finite] = index
+    return out
 
 
-def order_margin(values: Sequence[float], increasing: bool = True) -> float:
-    """Smallest step between neighbours of ``values`` in the expected direction.
-
-    Args:
-      values: (L,) L >= 2 values in order (e.g. one per noise level).
-      increasing: the expected direction.
-
-    Returns:
-      ``> 0``: strictly monotone in that direction; ``== 0``: a tie (also ``inf`` next to ``inf``);
-      ``< 0``: a pair in the wrong order (its size).
-
-    Raises:
-      ValueError: ``values`` is not 1-D with at least two entries.
-    """
-    v = np.asarray(values, float)
-    if v.ndim != 1 or len(v) < 2:
-        raise ValueError(f"order_margin needs a 1-D sequence of at least two values, got shape {v.shape}")
-    with np.errstate(invalid="ignore"):
-        diffs = np.diff(v) if increasing else -np.diff(v)
-    both_inf = np.isinf(v[1:]) & np.isinf(v[:-1]) & (np.sign(v[1:]) == np.sign(v[:-1]))
-    diffs = np.where(both_inf, 0.0, diffs)
-    return float(np.min(diffs))
+def reach_records(result, levels: Sequence[float], accuracy: float) -> np.ndarray:
+    """The record at which each seed's training accuracy first reaches ``accuracy``: (L, S), per noise level
+    in ``levels``; ``R`` (one past the last record) where it never does (:func:`record_index`)."""
+    return np.stack([record_index(result.steps, first_step_reaching(result.steps, by_noise(result, "train_acc", n),
+                                                                    accuracy))
+                     for n in levels])
 
 
-def separation(reach: np.ndarray) -> float:
-    """How cleanly more noise takes more steps: the smallest, over neighbouring noise levels, of the fastest
-    seed of the noisier level minus the slowest seed of the other.
-
-    Args:
-      reach: (L, S) the step at which each seed first reaches an accuracy level
-        (:func:`cgnb.engine.curves.first_step_reaching`; NaN or ``inf``: never), per noise level
-        (ascending) and seed.
-
-    Returns:
-      ``> 0``: every seed of each level is slower than every seed of the level below; ``0``: a tie,
-      also when neither level ever reaches the accuracy; ``< 0``: the seeds overlap (by that many steps).
-
-    Raises:
-      ValueError: ``reach`` is not (L >= 2, S).
-    """
-    reach = np.asarray(reach, float)
-    if reach.ndim != 2 or len(reach) < 2:
-        raise ValueError(f"reach must be (noise levels >= 2, seeds), got shape {reach.shape}")
-    reach = np.where(np.isnan(reach), np.inf, reach)  # never reached: later than any step
-    slower, faster = reach[1:].min(axis=1), reach[:-1].max(axis=1)
-    with np.errstate(invalid="ignore"):
-        gaps = np.where(np.isinf(slower) & np.isinf(faster), 0.0, slower - faster)
-    return float(np.min(gaps))
-
-
-def training_table(result, slope_steps: int, levels: Sequence[float] | None = None) -> dict[str, np.ndarray]:
-    """Figure 1's numbers per noise level and seed.
-
-    Args:
-      result: a :class:`cgnb.engine.sweep.SweepResult` of a label-noise sweep.
-      slope_steps: the first steps over which :func:`early_loss_slope` is taken.
-      levels: the noise levels (L,) to tabulate; default all of the sweep's.
-
-    Returns:
-      ``noise`` (L,) and, each (L, S): ``final train`` / ``final test``, the accuracies at the last
-      record; ``loss slope``; ``mean steps`` (:func:`mean_steps_to_reach` of the training accuracy);
-      ``median p`` / ``median c`` (:func:`first_learned_median` of the pristine / corrupt examples).
-    """
-    levels = noise_levels(result) if levels is None else list(levels)
-    rows: dict[str, list] = {k: [] for k in ("final train", "final test", "loss slope", "mean steps",
-                                             "median p", "median c")}
-    for n in levels:
-        index = result.index(noise=n)
-        train_acc = by_noise(result, "train_acc", n)
-        rows["final train"].append(train_acc[:, -1])
-        rows["final test"].append(by_noise(result, "test_acc", n)[:, -1])
-        rows["loss slope"].append(early_loss_slope(by_noise(result, "train_loss", n), result.steps, slope_steps))
-        rows["mean steps"].append(mean_steps_to_reach(train_acc, result.steps))
-        first, pristine = result.first_learned[index], result.pristine[index]
-        rows["median p"].append(first_learned_median(first, pristine))
-        rows["median c"].append(first_learned_median(first, ~pristine))
-    table = {k: np.array(v, float) for k, v in rows.items()}
-    table["noise"] = np.array(levels, float)
-    return table
-
-
-def table_rows(table: dict[str, np.ndarray]) -> tuple[list[str], list[list[str]]]:
-    """``(header, rows)`` of :func:`training_table` for :func:`cgnb.engine.plots.show_table`: per noise
-    level the mean over seeds and, in brackets, the seeds' range."""
-    names = [k for k in table if k != "noise"]
+def reach_table(result, levels: Sequence[float], accuracies: Sequence[float]) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)``: per accuracy, the first step each noise level reaches it (mean over seeds and the
+    seeds' range; "never" where no seed does), for :func:`cgnb.engine.plots.show_table`."""
     rows = []
-    for i, n in enumerate(table["noise"]):
-        cells = [f"{n:.0%}"]
-        for k in names:
-            v = table[k][i]
-            if np.all(np.isnan(v)):
-                cells.append("-")
+    for accuracy in accuracies:
+        cells = [f"{accuracy:.2f}"]
+        for n in levels:
+            at = np.atleast_1d(first_step_reaching(result.steps, by_noise(result, "train_acc", n), accuracy))
+            reached = at[np.isfinite(at)]
+            if not len(reached):
+                cells.append("never")
                 continue
-            digits = 4 if np.nanmax(np.abs(v)) < 10 else 0
-            cells.append(f"{np.nanmean(v):.{digits}f} [{np.nanmin(v):.{digits}f}, {np.nanmax(v):.{digits}f}]")
+            text = f"{reached.mean():,.0f} [{reached.min():,.0f}, {reached.max():,.0f}]"
+            cells.append(text + (f" ({len(at) - len(reached)} never)" if len(reached) < len(at) else ""))
         rows.append(cells)
-    return ["noise", *names], rows
+    return ["accuracy", *(f"{n:.0%} noise" for n in levels)], rows
 
 
-# ----------------------------------------------------------------------------- figure 2 and 3 measures
+# ----------------------------------------------------------------------------- figure 3 and C4.5
 
 
 def pristine_share(pristine: np.ndarray, n: int) -> np.ndarray:
@@ -272,68 +198,68 @@ def pristine_share(pristine: np.ndarray, n: int) -> np.ndarray:
     return pristine[:, :n].mean(axis=1)
 
 
-def mean_from(values: np.ndarray, steps: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Mean of each row over its records from step ``start`` (inclusive) to the end.
+def fitted_window(result, noise: float, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the records ``(start, end)`` (S,) each of the window where the paper places the crossover.
 
-    Args:
-      values: (S, R) or null-world records (S, R, K); steps: (R,) record steps;
-      start: (S,) the first step of each row's window.
+    ``start``: the first record at which the pristine training accuracy reaches ``level`` (NaN if it
+    never does: the window never opens); ``end``: the first record at or after ``start`` at which the
+    corrupt accuracy reaches ``level``, else the last record.
+    """
+    pristine = by_noise(result, "pristine_acc", noise)
+    corrupt = np.nan_to_num(by_noise(result, "corrupt_acc", noise), nan=1.0)
+    last = len(result.steps) - 1
+    start, end = np.full(len(pristine), np.nan), np.full(len(pristine), np.nan)
+    for s, (p, c) in enumerate(zip(pristine, corrupt)):
+        opened = np.flatnonzero(p >= level)
+        if not len(opened):
+            continue
+        start[s] = opened[0]
+        closed = np.flatnonzero(c[opened[0]:] >= level)
+        end[s] = opened[0] + closed[0] if len(closed) else last
+    return start, end
 
-    Returns:
-      (S,) or (S, K); NaN for a row whose ``start`` is NaN, ``inf`` or past the last record.
+
+def window_means(values: np.ndarray, start: int, end: int, blocks: int = 1) -> np.ndarray:
+    """Means of ``values`` (..., R) over the records ``start..end`` (inclusive), split into up to ``blocks``
+    consecutive blocks of about equal length (fewer when the window has fewer records): (..., B).
 
     Raises:
-      ValueError: the shapes do not match.
+      ValueError: an empty window or ``blocks < 1``.
     """
-    values, steps, start = np.asarray(values, float), np.asarray(steps, float), np.asarray(start, float)
-    if values.shape[1] != len(steps) or start.shape != values.shape[:1]:
-        raise ValueError(f"values must be (S, R[, K]) with R = {len(steps)} and start (S,); got "
-                         f"{values.shape} and {start.shape}")
-    keep = steps[None, :] >= start[:, None]  # (S, R)
-    keep = keep.reshape(keep.shape + (1,) * (values.ndim - 2))
-    count = keep.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, (values * keep).sum(axis=1) / count, np.nan)
+    values = np.asarray(values, float)
+    if not 0 <= start <= end < values.shape[-1] or blocks < 1:
+        raise ValueError(f"need 0 <= start <= end < R={values.shape[-1]} and blocks >= 1; got start={start}, "
+                         f"end={end}, blocks={blocks}")
+    window = values[..., int(start):int(end) + 1]
+    parts = np.array_split(np.arange(window.shape[-1]), min(blocks, window.shape[-1]))
+    return np.stack([window[..., part].mean(axis=-1) for part in parts], axis=-1)
 
 
-def fitted_step(result, noise: float, level: float) -> np.ndarray:
-    """Per seed, the first record step at which the pristine accuracy reaches ``level``: (S,) (NaN if never)."""
-    return first_step_reaching(result.steps, by_noise(result, "pristine_acc", noise), level)
+def null_alpha_gaps(result, noise: float, worlds: int, rng_seed: int = 0) -> np.ndarray:
+    """``alpha_p - alpha_c`` in null worlds, per seed, record and world: (S, R, K).
 
-
-def alpha_summary(result, noise: float, fit_level: float, last_fraction: float | None = None
-                  ) -> dict[str, np.ndarray]:
-    """The Figure 2 numbers behind claim C4.5 at one noise level (S seeds, K null worlds).
-
-    The crossover is looked for where the paper's mechanism puts it: once the pristine examples
-    are fitted. Returns ``share`` (S,) the pristine fraction of the statistics sample; ``start`` (S,)
-    and ``null_start`` (S, K) ``alpha_p`` at step 0; ``fitted`` (S,) the first record step with
-    pristine training accuracy >= ``fit_level`` (:func:`fitted_step`); ``window`` (S,) the step the
-    window starts at: ``fitted``, or, where the pristine examples never reach ``fit_level`` and
-    ``last_fraction`` is given, the first record of the run's last ``last_fraction`` (else NaN);
-    ``gap`` (S,) and ``null_gap`` (S, K) the mean of ``alpha_p - alpha_c`` over the records from
-    ``window`` to the end (:func:`mean_from`; NaN where there is no window): negative means alpha_p
-    lies below alpha_c there (a crossover).
+    With each example's contribution ``c_i = <g, g_i>`` recorded (the sweep statistic
+    ``"contributions"``), a null world is a random permutation of the pristine designation over the
+    statistics sample (:func:`cgnb.engine.stats.null_masks` with ``np.random.default_rng([rng_seed,
+    seed])``) and ``alpha_p = sum_{i in P} c_i / sum_i c_i``: ``worlds`` of them, K = ``worlds``.
+    Otherwise the null worlds recorded in the sweep (``null_alpha_p``, ``null_alpha_c``) are used and
+    K is their number.
     """
+    if "contribution" not in result.records:
+        return by_noise(result, "null_alpha_p", noise) - by_noise(result, "null_alpha_c", noise)
+    c = by_noise(result, "contribution", noise)  # (S, R, M)
     index = result.index(noise=noise)
-    d = lambda prefix: by_noise(result, prefix + "alpha_p", noise) - by_noise(result, prefix + "alpha_c", noise)
-    fitted = fitted_step(result, noise, fit_level)
-    window = fitted
-    if last_fraction is not None:
-        if not 0 < last_fraction <= 1:
-            raise ValueError(f"last_fraction must be in (0, 1], got {last_fraction}")
-        steps = np.asarray(result.steps, float)
-        tail_start = steps[min(len(steps) - 1, int(np.ceil((1 - last_fraction) * (len(steps) - 1))))]
-        window = np.where(np.isfinite(fitted), fitted, tail_start)
-    return {
-        "share": pristine_share(result.pristine[index], result.config.stats_examples),
-        "start": by_noise(result, "alpha_p", noise)[:, 0],
-        "null_start": by_noise(result, "null_alpha_p", noise)[:, 0, :],
-        "fitted": fitted,
-        "window": window,
-        "gap": mean_from(d(""), result.steps, window),
-        "null_gap": mean_from(d("null_"), result.steps, window),
-    }
+    pristine = np.asarray(result.pristine)[index][:, :c.shape[-1]]
+    gaps = []
+    for seed, mask, contribution in zip(np.asarray(result.seed)[index], pristine, c):
+        nulls = stats.null_masks(np.random.default_rng([rng_seed, int(seed)]), mask, worlds)  # (K, M)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha_p = contribution @ nulls.T.astype(float) / contribution.sum(-1, keepdims=True)
+        gaps.append(2 * alpha_p - 1)
+    return np.stack(gaps)
+
+
+# ----------------------------------------------------------------------------- beyond the paper; soundness
 
 
 def m_coherence(result, noise: float) -> np.ndarray:
@@ -348,3 +274,30 @@ def m_coherence(result, noise: float) -> np.ndarray:
       (S, R) per seed and record.
     """
     return result.config.stats_examples * by_noise(result, "coherence", noise)
+
+
+def largest_jump(result, name: str, noise: float) -> tuple[int, float, float]:
+    """The largest rise of record ``name`` (mean over seeds) from one record to the next at ``noise``:
+    ``(step after the rise, value before, value after)``, e.g. a spike in the training loss."""
+    values = by_noise(result, name, noise).mean(axis=0)
+    i = int(np.argmax(np.diff(values)))
+    return int(result.steps[i + 1]), float(values[i]), float(values[i + 1])
+
+
+def degenerate(result, noise: float) -> list[str]:
+    """One line per run at ``noise`` that collapsed (:func:`cgnb.engine.health.collapse`) or, with label noise
+    below 100 %, whose pristine examples never learned what the clean run of its seed learned
+    (:func:`cgnb.engine.health.never_learned`); empty when every run is sound."""
+    lines = []
+    n_eval = result.first_learned.shape[1]
+    clean = by_noise(result, "train_acc", 0.0) if has_level(result, 0.0) else None
+    index = result.index(noise=noise)
+    for i, seed in zip(index, np.asarray(result.seed)[index]):
+        loss, acc = result.records["train_loss"][i], result.records["train_acc"][i]
+        line = health.collapse(result.steps, loss, acc, num_classes=10, examples=n_eval)
+        if not line and clean is not None and 0 < noise < 1:
+            reference = clean[list(np.asarray(result.seed)[result.index(noise=0.0)]).index(seed)]
+            line = health.never_learned(result.records["pristine_acc"][i], reference, num_classes=10)
+        if line:
+            lines.append(f"{noise:.0%} noise, seed {int(seed)}: {line}")
+    return lines

@@ -30,7 +30,10 @@ class Setting:
     """One setting of the chapter (the notebook's parameters).
 
     ``source``/``n_train``: the data (:func:`cgnb.engine.data.load_mnist`, first ``n_train``
-    training images); ``width``: hidden units of the MLP 784-width-10; the rest as named in the
+    training images); ``width``: hidden units of the MLP 784-width-10; ``n_null``: null worlds
+    recorded inside the sweep; ``contributions``: record each statistics example's ``<g, g_i>``
+    (the sweep statistic ``"contributions"``), from which any number of null worlds follow
+    (:func:`cgnb.chapters.coherent_gradients.measures.null_alpha_gaps`); the rest as named in the
     notebook (SGD with batch 100 and learning rate 0.1 throughout, as in the paper).
     """
 
@@ -44,10 +47,11 @@ class Setting:
     opening_steps: int
     opening_every: int
     stats_examples: int = 400
-    n_null: int = 3
+    n_null: int = 0
     contribution_steps: int = 10
     early_examples: int | None = None
     null_worlds: int = 1000
+    contributions: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "noise_levels", tuple(float(n) for n in self.noise_levels))
@@ -55,8 +59,9 @@ class Setting:
 
     def config(self) -> sweep.SweepConfig:
         """The long sweep's configuration."""
+        stats = ("alphas", "coherence") + (("contributions",) if self.contributions else ())
         return sweep.SweepConfig(sizes=(784, self.width, 10), steps=self.steps, batch_size=100, lr=0.1,
-                                 record_every=self.record_every, stats=("alphas", "coherence"),
+                                 record_every=self.record_every, stats=stats,
                                  stats_examples=self.stats_examples, n_null=self.n_null, keep_params=False)
 
     def opening_config(self) -> sweep.SweepConfig:
@@ -98,6 +103,10 @@ class Computed:
         return bool(self.opening.from_cache or self.result.from_cache)
 
 
+#: Null worlds whose curves the figures draw (all of them enter the claims).
+DRAWN_NULLS = 3
+
+
 def compute(setting: Setting, data: data_lib.Dataset | None = None, *, progress: bool | None = None) -> Computed:
     """Train the setting's sweeps (cached and resumable) and condense its first steps' contributions.
 
@@ -115,7 +124,7 @@ def compute(setting: Setting, data: data_lib.Dataset | None = None, *, progress:
     opening = sweep.run_sweep(setting.opening_config(), data, variants, progress=progress, desc="opening")
     early = contributions.cached_early_contributions(setting.config(), data, variants, setting.contribution_steps,
                                                      examples=setting.early_examples)
-    condensed = contributions.condense(early, setting.null_worlds, setting.n_null)
+    condensed = contributions.condense(early, setting.null_worlds, min(DRAWN_NULLS, setting.null_worlds))
     return Computed(combine(opening, late), opening, condensed, time.perf_counter() - start)
 
 
@@ -134,17 +143,21 @@ def from_stored(run: runs.StoredRun) -> Computed:
 
 # ----------------------------------------------------------------------------- the stored runs
 
+MNIST_TEST = 10_000  # test images of MNIST and Fashion-MNIST
+
 
 #: The chapter's stored runs (:class:`cgnb.engine.runs.Catalog`). ``fashion-60k``: all 60,000 Fashion-MNIST
 #: training images (full MNIST needs a download the CI machines cannot make) with the paper's network
 #: (784-2048-10), learning rate (0.1) and batch (100), one seed, for 200,000 steps (twice the paper's, so
-#: that the noisy runs can fit their labels; the chapter shows where they stood at 100,000). A replay
-#: recomputes the first 100 steps of its opening sweep.
+#: that the noisy runs can fit their labels; the chapter shows where they stood at 100,000), with three
+#: null worlds recorded in the sweep (it predates the recorded contributions). A replay recomputes the
+#: first 100 steps of its opening sweep.
 CATALOG = runs.Catalog(
     chapter="coherent_gradients",
     settings={"fashion-60k": Setting(source="fashion", n_train=60000, width=2048,
                                      noise_levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0,), steps=200_000,
-                                     record_every=500, opening_steps=2000, opening_every=20)},
+                                     record_every=500, opening_steps=2000, opening_every=20, n_null=3,
+                                     contributions=False)},
     compute=compute, arrays=stored_arrays, read=from_stored, replay_prefixes=("opening", "variants"),
     replay_steps=100)
 
@@ -162,12 +175,75 @@ class Shown(runs.Shown):
     n_test: int
 
     @property
+    def short(self) -> str:
+        """A column title: ``this run (quick)`` or ``stored run (fashion-60k)``."""
+        return ("this run" if self.name in ("quick", "paper") else "stored run") + f" ({self.name})"
+
+    @property
     def result(self):
         return self.results.result
 
     @property
     def early(self) -> dict[str, np.ndarray]:
         return self.results.early
+
+
+#: The notebook's ``parameters`` cell, by name: the fields of :class:`Setting` it sets, then what the chapter's
+#: checks take (``slope_steps``: C4.3's early slope window) and the stored run it shows beside its own.
+PARAMETERS = ("source", "n_train", "width", "noise_levels", "seeds", "steps", "record_every", "opening_steps",
+              "opening_every", "stats_examples", "contribution_steps", "early_examples", "null_worlds",
+              "slope_steps", "stored_run", "stored_slope_steps")
+
+
+def mlp_parameters(width: int) -> int:
+    """Parameters of the MLP 784-width-10 (weights and biases)."""
+    return 784 * width + width + width * 10 + 10
+
+
+def scale_table(own: Setting) -> str:
+    """A Markdown table of this setting's scale beside the paper's (MNIST, 784-2048-10, 100,000 steps of 100):
+    data, network, parameters, parameters per training example, steps and epochs."""
+    paper = Setting(source="MNIST", n_train=60000, width=2048, noise_levels=(), seeds=(0,), steps=100_000,
+                    record_every=500, opening_steps=0, opening_every=1)
+    rows = [("data", *(f"{s.n_train:,} {s.source} images" for s in (own, paper)))]
+    rows.append(("network", *(f"784-{s.width}-10" for s in (own, paper))))
+    rows.append(("parameters", *(f"{mlp_parameters(s.width):,}" for s in (own, paper))))
+    rows.append(("parameters per example", *(f"{mlp_parameters(s.width) / s.n_train:.1f}" for s in (own, paper))))
+    rows.append(("SGD steps of 100", *(f"{s.steps:,}" for s in (own, paper))))
+    rows.append(("epochs", *(f"{s.steps * 100 / s.n_train:.0f}" for s in (own, paper))))
+    lines = ["| | this run | the paper |", "|---|---|---|"]
+    return "\n".join(lines + [f"| {a} | {b} | {c} |" for a, b, c in rows])
+
+
+def parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters cell's values from a namespace (the notebook's ``globals()``), by :data:`PARAMETERS`.
+
+    Raises:
+      KeyError: a parameter is missing (the message names it).
+    """
+    missing = [k for k in PARAMETERS if k not in namespace]
+    if missing:
+        raise KeyError(f"the parameters cell must define {missing}")
+    return {k: namespace[k] for k in PARAMETERS}
+
+
+def from_parameters(values: Mapping[str, Any]) -> Setting:
+    """The :class:`Setting` of the parameters cell (its other fields at their defaults)."""
+    names = [f.name for f in dataclasses.fields(Setting)]
+    return Setting(**{k: v for k, v in values.items() if k in names})
+
+
+def run_now(own: Setting, ledger, slope_steps: int, data: data_lib.Dataset | None = None) -> Shown:
+    """This profile's run of ``own``, computed (or read from the result cache), as the notebook shows it."""
+    data = own.load_data() if data is None else data
+    return Shown(ledger.profile, own.describe(), ledger, own, compute(own, data, progress=False), slope_steps,
+                 len(data.y_test))
+
+
+def open_stored(name: str, ledger, slope_steps: int) -> tuple[Shown, runs.StoredRun]:
+    """The stored run ``name`` of :data:`CATALOG` (its config checked), as the notebook shows it, and the run."""
+    stored_setting, results, run = CATALOG.open(name)
+    return Shown(name, CATALOG.title(run), ledger, stored_setting, results, slope_steps, MNIST_TEST), run
 
 
 # ----------------------------------------------------------------------------- joining the opening to the long sweep
@@ -220,9 +296,6 @@ def combine(early, late, atol: float = 0.02):
 # ----------------------------------------------------------------------------- the paper profile's programs
 
 
-MNIST_TEST = 10_000  # test images of MNIST and Fashion-MNIST
-
-
 def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable) -> list[tuple]:
     """The paper profile's programs for the memory check: both sweeps' chunk programs and Figure 3's replay.
 
@@ -235,7 +308,8 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable) -> l
       ``[(label, function, abstract args, abstract kwargs)]``: the long and the opening sweep's chunk,
       then :func:`cgnb.chapters.coherent_gradients.contributions.replay_program` for all variants.
     """
-    own = Setting(**{field.name: parameters[field.name] for field in dataclasses.fields(Setting)})
+    own = Setting(**{field.name: parameters[field.name] for field in dataclasses.fields(Setting)
+                     if field.name in parameters or field.default is dataclasses.MISSING})
     v, n = len(own.noise_levels) * len(own.seeds), own.n_train
     out = []
     for label, config in (("late", own.config()), ("opening", own.opening_config())):

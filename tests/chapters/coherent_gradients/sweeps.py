@@ -1,8 +1,10 @@
-"""A small made-up sweep shared by the chapter-4 tests."""
+"""Small made-up sweeps and runs shared by the chapter-4 tests."""
 import dataclasses
+import types
 
 import numpy as np
 
+from cgnb.chapters.coherent_gradients import contributions as C
 from cgnb.engine import sweep
 
 
@@ -40,6 +42,7 @@ def fake_sweep(seed=0, n_variants=4, n_records=6, m=12, d=5, k=3):
     for name, values in records.items():
         flat[name] = values[..., 0]
         flat["null_" + name] = values[..., 1:]
+    flat["contribution"] = np.einsum("vrmd,vrd->vrm", grads, grads.sum(2))  # <g, g_i>
     config = sweep.SweepConfig(sizes=(d, 3, 2), steps=n_records - 1, record_every=1, stats=("alphas",),
                                n_null=k, stats_examples=m)
     result = sweep.SweepResult(config, np.arange(n_records), flat, np.zeros((n_variants, m), np.int32), pristine,
@@ -54,3 +57,32 @@ def shifted(result, steps, record_every, offset=0.0):
     records["train_acc"] += steps / 100 + offset
     return dataclasses.replace(result, config=config, steps=np.asarray(steps), records=records,
                                first_learned=result.first_learned.copy())
+
+
+def fake_run(short: str, seeds: int, records: int = 40, seed: int = 0):
+    """A run with every record the figures read, over ``records`` records at steps 0, 10, 20, ... (then 50 apart)."""
+    result, _, _ = fake_sweep(seed=seed, n_records=records)
+    rng = np.random.default_rng(seed)
+    keep = [0, 2] if seeds == 1 else [0, 1, 2, 3]
+    for name, values in list(result.records.items()):
+        result.records[name] = values[keep]
+    result.noise, result.seed, result.pristine = result.noise[keep], result.seed[keep], result.pristine[keep]
+    result.first_learned = rng.choice([-1, 0, 10, 20, 30], size=result.pristine.shape)
+    result.c = result.c[keep]
+    steps = np.concatenate([np.arange(0, 100, 10), 100 + 50 * np.arange(1, records - 9)])
+    result.steps = steps
+    v, r = len(keep), records
+    rise = np.clip(np.linspace(0.1, 1.0, r), 0, 1)
+    result.records.update(
+        train_acc=np.tile(rise, (v, 1)), test_acc=np.tile(rise * 0.8, (v, 1)) + rng.normal(0, 0.01, (v, r)),
+        train_loss=np.tile(np.linspace(2.3, 0.01, r), (v, 1)), pristine_acc=np.tile(rise, (v, 1)),
+        corrupt_acc=np.tile(rise ** 2, (v, 1)), norm_p=rng.uniform(0.5, 2, (v, r)), norm_c=rng.uniform(0.5, 2, (v, r)),
+        coherence=rng.uniform(0.003, 0.05, (v, r)))
+    decrease = rng.normal(size=(v, 3, result.pristine.shape[1]))
+    early = {"decrease": decrease, "pristine": result.pristine, "noise": result.noise, "seed": result.seed,
+             "coherence": rng.uniform(0.005, 0.05, (v, 3))}
+    condensed = C.condense(early, null_worlds=50, n_null=3)
+    setting = types.SimpleNamespace(null_worlds=30, steps=int(steps[-1]), early_examples=None,
+                                    n_train=result.pristine.shape[1])
+    return types.SimpleNamespace(short=short, name=short.split("(")[-1].rstrip(")"), result=result, early=condensed,
+                                 setting=setting, slope_steps=10, n_test=1000, ledger=None)

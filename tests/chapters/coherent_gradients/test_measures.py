@@ -1,8 +1,9 @@
-"""Tests of cgnb.chapters.coherent_gradients.measures (Figure 1 and 2 measures of a label-noise sweep)."""
+"""Tests of cgnb.chapters.coherent_gradients.measures (what the figures and claims measure in a label-noise sweep)."""
 import numpy as np
 import pytest
 
 from cgnb.chapters.coherent_gradients import measures
+from cgnb.engine import stats
 
 from .sweeps import fake_sweep
 
@@ -20,9 +21,6 @@ def test_learned_fraction_matches_a_loop():
             want = np.mean((members >= 0) & (members <= s)) if len(members) else np.nan
             np.testing.assert_allclose(got[v, r], want)
     assert np.isnan(got[2]).all()
-
-
-def test_learned_fraction_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="both be"):
         measures.learned_fraction(np.zeros((2, 3)), np.zeros((2, 4), bool), np.arange(3))
 
@@ -44,68 +42,60 @@ def test_early_loss_slope():
         measures.early_loss_slope(loss, steps, 70)
 
 
-def test_order_margin():
-    assert measures.order_margin([1, 2, 4]) == 1
-    assert measures.order_margin([4, 2, 1], increasing=False) == 1
-    assert measures.order_margin([1, 3, 2]) == -1  # a pair in the wrong order
-    assert measures.order_margin([1, 2, 2]) == 0
-    assert measures.order_margin([1, np.inf, np.inf]) == 0  # two 'never's tie
-    assert measures.order_margin([1, np.inf]) == np.inf
-    with pytest.raises(ValueError):
-        measures.order_margin([1])
+def test_record_index_counts_on_the_recording_grid():
+    steps = np.array([0, 10, 20, 50, 100])
+    np.testing.assert_array_equal(measures.record_index(steps, [0, 20, 100, np.nan, np.inf]), [0, 2, 4, 5, 5])
+    with pytest.raises(ValueError, match="not record steps"):
+        measures.record_index(steps, [30])
 
 
-def test_pristine_share_and_mean_from():
-    pristine = np.array([[1, 1, 0, 0, 1], [0, 0, 0, 1, 1]], bool)
-    np.testing.assert_allclose(measures.pristine_share(pristine, 4), [0.5, 0.25])
-    steps = np.arange(0, 110, 10)
-    values = np.tile(np.arange(11.0), (3, 1))
-    # row 0 from step 30 (values 3..10, mean 6.5), row 1 from 95 (value 10), row 2 never
-    got = measures.mean_from(values, steps, np.array([30, 95, np.inf]))
-    np.testing.assert_allclose(got[:2], [6.5, 10.0])
-    assert np.isnan(got[2])
-    null = np.stack([values, 2 * values], axis=-1)  # (S, R, K)
-    np.testing.assert_allclose(measures.mean_from(null, steps, np.array([30, 95, 0]))[:2], [[6.5, 13], [10, 20]])
-    with pytest.raises(ValueError, match="start"):
-        measures.mean_from(values, steps, np.array([0, 0]))
+def test_reach_records_and_table():
+    result, _, _ = fake_sweep(n_records=6)
+    result.records["train_acc"] = np.array([[0, .2, .5, .9, 1, 1], [0, .5, .9, 1, 1, 1],
+                                            [0, .1, .1, .2, .5, .6], [0, 0, .1, .5, .9, .95]])
+    reach = measures.reach_records(result, [0.25, 0.75], 0.9)   # noise 0.25: variants 0, 1; 0.75: 2, 3
+    np.testing.assert_array_equal(reach, [[3, 2], [6, 4]])        # variant 2 never: one past the last record
+    header, rows = measures.reach_table(result, [0.25, 0.75], [0.5, 0.9])
+    assert header == ["accuracy", "25% noise", "75% noise"]
+    assert rows[0] == ["0.50", "2 [1, 2]", "4 [3, 4]"] and rows[1][2] == "4 [4, 4] (1 never)"
 
 
-def test_alpha_summary_starts_where_the_pristine_examples_are_fitted():
-    result, _, masks = fake_sweep(n_records=11)
-    fitted_at = np.array([[0.5] * 11, [0.5] * 11, [0.5] * 11, [0.5] * 11])
-    fitted_at[2, 4:] = 1.0   # variant 2 (noise 0.75, seed 0) fitted from step 4
-    fitted_at[3, 9:] = 1.0   # variant 3 from step 9
-    result.records["pristine_acc"] = fitted_at
-    out = measures.alpha_summary(result, 0.75, 0.999)
-    rows = [2, 3]
-    alpha_p, alpha_c = result.records["alpha_p"][rows], result.records["alpha_c"][rows]
-    np.testing.assert_allclose(out["share"], masks[rows, 0].mean(-1))
-    np.testing.assert_allclose(out["start"], alpha_p[:, 0])
-    np.testing.assert_allclose(out["null_start"], result.records["null_alpha_p"][rows][:, 0, :])
-    np.testing.assert_array_equal(out["fitted"], [4, 9])
-    gap = alpha_p - alpha_c
-    np.testing.assert_allclose(out["gap"], [gap[0, 4:].mean(), gap[1, 9:].mean()])
-    null = result.records["null_alpha_p"][rows] - result.records["null_alpha_c"][rows]
-    np.testing.assert_allclose(out["null_gap"], np.stack([null[0, 4:].mean(0), null[1, 9:].mean(0)]))
-    assert out["null_gap"].shape == (2, 3)
-    unfitted = measures.alpha_summary(result, 0.25, 0.999)  # pristine accuracy never reaches 0.999
-    assert np.isnan(unfitted["fitted"]).all() and np.isnan(unfitted["gap"]).all()
-    tail = measures.alpha_summary(result, 0.25, 0.999, last_fraction=0.2)  # then the last fifth: steps 8..10
-    np.testing.assert_array_equal(tail["window"], [8, 8])
-    gap = result.records["alpha_p"][[0, 1]] - result.records["alpha_c"][[0, 1]]
-    np.testing.assert_allclose(tail["gap"], gap[:, 8:].mean(1))
-    np.testing.assert_array_equal(measures.alpha_summary(result, 0.75, 0.999, last_fraction=0.2)["window"], [4, 9])
+def test_fitted_window_opens_with_the_pristine_and_closes_with_the_corrupt_examples():
+    result, _, _ = fake_sweep(n_records=8)
+    result.records["pristine_acc"] = np.tile([0, .5, .995, 1, 1, 1, 1, 1], (4, 1)).astype(float)
+    result.records["corrupt_acc"] = np.tile([0, 0, .1, .5, .8, .99, 1, 1], (4, 1)).astype(float)
+    result.records["pristine_acc"][3] = 0.5   # variant 3 (noise 0.75, seed 1): never fitted
+    result.records["corrupt_acc"][2] = 0.5    # variant 2: corrupt never fitted, the window runs to the end
+    start, end = measures.fitted_window(result, 0.25, 0.99)
+    np.testing.assert_array_equal(start, [2, 2]) and np.testing.assert_array_equal(end, [5, 5])
+    start, end = measures.fitted_window(result, 0.75, 0.99)
+    assert start[0] == 2 and end[0] == 7 and np.isnan(start[1]) and np.isnan(end[1])
 
 
-def test_separation_counts_never_reaching_as_a_tie():
-    inf = np.inf
-    assert measures.separation(np.array([[10, 20], [30, 40], [50, 60]])) == 10
-    assert measures.separation(np.array([[10, 20], [15, 40]])) == -5  # overlapping seeds
-    assert measures.separation(np.array([[10.0], [inf], [inf]])) == 0  # the noisy levels never get there
-    assert measures.separation(np.array([[10.0], [20.0], [inf]])) == 10
-    assert measures.separation(np.array([[10.0], [np.nan], [np.nan]])) == 0  # NaN: never reached, as inf
-    with pytest.raises(ValueError):
-        measures.separation(np.array([1.0, 2.0]))
+def test_window_means_in_blocks():
+    values = np.arange(10.0)
+    np.testing.assert_allclose(measures.window_means(values, 2, 7), [4.5])
+    np.testing.assert_allclose(measures.window_means(values, 2, 7, blocks=3), [2.5, 4.5, 6.5])
+    np.testing.assert_allclose(measures.window_means(values, 4, 5, blocks=5), [4, 5])  # fewer records than blocks
+    np.testing.assert_allclose(measures.window_means(np.stack([values, -values]), 0, 1), [[0.5], [-0.5]])
+    with pytest.raises(ValueError, match="start <= end"):
+        measures.window_means(values, 5, 2)
+
+
+def test_null_alpha_gaps_from_contributions_and_from_recorded_worlds():
+    result, grads, masks = fake_sweep()
+    got = measures.null_alpha_gaps(result, 0.25, worlds=7, rng_seed=3)   # (S, R, K) from the contributions
+    assert got.shape == (2, 6, 7)
+    for s, v in enumerate(result.index(noise=0.25)):
+        nulls = stats.null_masks(np.random.default_rng([3, int(result.seed[v])]), result.pristine[v], 7)
+        for r in range(6):
+            g = grads[v, r].sum(0)
+            alpha_p = np.array([g @ grads[v, r][m].sum(0) / (g @ g) for m in nulls])
+            np.testing.assert_allclose(got[s, r], alpha_p - (1 - alpha_p), rtol=1e-6, atol=1e-9)
+    del result.records["contribution"]
+    recorded = measures.null_alpha_gaps(result, 0.25, worlds=7)   # the sweep's own null worlds
+    want = result.records["null_alpha_p"][:2] - result.records["null_alpha_c"][:2]
+    np.testing.assert_allclose(recorded, want)
 
 
 def test_m_coherence_scales_by_the_sample_size():
@@ -119,17 +109,28 @@ def test_by_noise_selects_seeds_and_explains_a_missing_level():
     assert measures.by_noise(result, "dot_p", 0.75).shape == (2, 6)
     assert measures.by_noise(result, "null_dot_p", 0.25).shape == (2, 6, 3)
     assert measures.noise_levels(result) == [0.25, 0.75]
+    assert measures.has_level(result, 0.75) and not measures.has_level(result, 0.5)
     with pytest.raises(ValueError, match="noise levels"):
         measures.by_noise(result, "dot_p", 0.5)
 
 
-def test_mean_steps_to_reach_is_the_area_above_the_curve():
-    steps = np.linspace(0, 100, 11)
-    linear = steps / 100  # a(t) = t / T reaches level l at t = 100 l: the mean over levels is 50
-    np.testing.assert_allclose(measures.mean_steps_to_reach(linear, steps), 50.0)
-    jump = np.where(steps >= 30, 1.0, 0.2)  # 0.2 until the record at 30, then 1: trapezoid area 16 + 4
-    np.testing.assert_allclose(measures.mean_steps_to_reach(jump, steps), 20.0)
-    slower = np.clip(steps / 150, 0, 1)
-    assert measures.mean_steps_to_reach(slower, steps) > measures.mean_steps_to_reach(linear, steps)
-    with pytest.raises(ValueError):
-        measures.mean_steps_to_reach(linear[:3], steps)
+def test_largest_jump_finds_a_spike():
+    result, _, _ = fake_sweep(n_records=5)
+    result.records["train_loss"] = np.array([[2, 1, .5, .4, .3]] * 2 + [[2, 1, 1.5, .4, .3], [2, 1, 1.1, .4, .3]])
+    step, before, after = measures.largest_jump(result, "train_loss", 0.75)
+    assert step == 2 and before == pytest.approx(1.0) and after == pytest.approx(1.3)
+
+
+def test_degenerate_names_collapsed_runs_and_runs_that_never_learned():
+    result, _, _ = fake_sweep(n_records=6)
+    result.noise = np.array([0.0, 0.0, 0.5, 0.5])                      # seeds 0, 1 at each level
+    sound = np.array([0.1, 0.5, 0.8, 0.95, 0.99, 1.0])
+    result.records.update(train_acc=np.stack([sound, sound, sound, sound]),
+                          train_loss=np.stack([np.linspace(2.3, 0.1, 6)] * 4),
+                          pristine_acc=np.stack([sound, sound, sound, np.full(6, 0.12)]))
+    assert measures.degenerate(result, 0.0) == []
+    lines = measures.degenerate(result, 0.5)
+    assert len(lines) == 1 and lines[0].startswith("50% noise, seed 1: never learned")
+    result.records["train_acc"][2, 3:] = 0.1
+    result.records["train_loss"][2, 3:] = np.log(10)
+    assert "seed 0: collapsed at step 3" in measures.degenerate(result, 0.5)[0]

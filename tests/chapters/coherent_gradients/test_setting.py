@@ -34,7 +34,7 @@ def test_a_stored_setting_reads_back_as_computed(stored_tiny):
         np.testing.assert_array_equal(stored.result.records[k], v, err_msg=k)
     for k, v in computed.early.items():
         np.testing.assert_array_equal(stored.early[k], v, err_msg=k)
-    assert stored.early["curves"].shape == (2, 3, 2, 4) and stored.early["null_gap"].shape == (2, 20)
+    assert stored.early["curves"].shape == (2, 1 + setting.DRAWN_NULLS, 2, 4) and stored.early["null_gap"].shape == (2, 20)
 
 
 def test_the_replay_of_a_fresh_stored_run_matches(stored_tiny):

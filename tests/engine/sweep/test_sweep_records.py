@@ -73,13 +73,18 @@ def test_model_statistic_by_hand():
     np.testing.assert_allclose(out["dead_units"], [0.5])
 
 
-def test_a_sweep_records_the_model_statistic_per_variant():
-    rng = np.random.default_rng(0)
+def toy_task(seed: int, noise: float):
+    """60 training examples of a linearly separable toy task and its variants at ``noise``, seeds 0 and 1."""
+    from cgnb.engine import data
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(60, 5)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int32)
-    from cgnb.engine import data
     ds = data.Dataset(x, y, x[:20], y[:20], source="toy", description="toy")
-    variants = sweep.Variants.noise_grid(jax.random.PRNGKey(0), ds.y_train, [0.0], seeds=[0, 1])
+    return ds, sweep.Variants.noise_grid(jax.random.PRNGKey(0), ds.y_train, [noise], seeds=[0, 1])
+
+
+def test_a_sweep_records_the_model_statistic_per_variant():
+    ds, variants = toy_task(0, 0.0)
     config = sweep.SweepConfig(sizes=(5, 8, 6, 2), steps=20, batch_size=10, record_every=10, stats=("model",),
                                stats_examples=30)
     result = sweep.run_sweep(config, ds, variants, cache=False, progress=False)
@@ -89,12 +94,7 @@ def test_a_sweep_records_the_model_statistic_per_variant():
 
 
 def test_a_sweep_records_each_examples_contribution_and_it_gives_the_alphas():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(60, 5)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int32)
-    from cgnb.engine import data
-    ds = data.Dataset(x, y, x[:20], y[:20], source="toy", description="toy")
-    variants = sweep.Variants.noise_grid(jax.random.PRNGKey(0), ds.y_train, [0.5], seeds=[0, 1])
+    ds, variants = toy_task(1, 0.5)
     config = sweep.SweepConfig(sizes=(5, 8, 2), steps=20, batch_size=10, record_every=10,
                                stats=("alphas", "contributions"), stats_examples=30, n_null=0)
     result = sweep.run_sweep(config, ds, variants, cache=False, progress=False)
