@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib import ticker
 
 from ...engine import plots
 from . import measures
@@ -38,6 +39,13 @@ def c_colour(c: int) -> str:
 
 def _stack(cell: Sequence[VariantCurves], name: str) -> np.ndarray:
     return np.stack([np.asarray(getattr(curve, name), float) for curve in cell])
+
+
+def _log_scale(ax) -> None:
+    """A log y axis labelled with plain numbers (``20``, not ``2 x 10^1``) on its major ticks only."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _band(ax, cell: Sequence[VariantCurves], values: np.ndarray, label: str, colour: str, **kwargs):
@@ -133,7 +141,7 @@ def plot_mechanism(runs: Sequence, noise: float):
             if dead.shape[2] > 1:
                 _band(axes[3, col], cell, dead[:, :, -2], None, colour, linestyle="--", linewidth=1.2)
         for row in (1, 2):
-            axes[row, col].set_yscale("log")
+            _log_scale(axes[row, col])
     for row, name in enumerate(("training\naccuracy", "output-layer\nweight norm", "logit spread",
                                 "dead units\n(last hidden)")):
         axes[row, 0].set_ylabel(name)
@@ -159,7 +167,7 @@ def plot_control(run, noise: float):
             _band(axes[0, 1], cell, _stack(cell, "weight_norm")[:, :, -1], label, colour, linestyle=style)
     plots.label(axes[0, 0], EPOCHS, "training accuracy")
     plots.label(axes[0, 1], EPOCHS, "output-layer weight norm")
-    axes[0, 1].set_yscale("log")
+    _log_scale(axes[0, 1])
     plots.legend_outside(fig, "below")
     return fig
 
