@@ -29,8 +29,8 @@ ROUGHLY = math.log(2.0)
 SHORTFALL = 0.01
 
 CLAIMS = (
-    Claim("C1.1", "A feature recognizer given a head start receives several times the gradient dose of equally "
-                  "good features.",
+    Claim("C1.1", "\"If the network starts out by mainly listening to the first feature recognizer, then the first "
+                  "will get a very high gradient dose\": several times the dose of equally good features.",
           short="head start gets several times the dose", rules=(
               Rule("input-weights", "log(dose of recognizer 1's input weights / mean of recognizers 2 and 3's), "
                                     "head start on the input weights, per seed", ">", SEVERAL,
@@ -44,8 +44,8 @@ CLAIMS = (
                             "layer), not divided by the k its read-out puts on that gradient, per seed", ">",
                    SEVERAL, "context: the construction enlarges this gradient, so it decides nothing", SEEDS,
                    decides=False))),
-    Claim("C1.1a", "\"The other two features ... get roughly 9 times less\" gradient than the head-start "
-                   "feature (the post, literally).",
+    Claim("C1.1a", "\"The other two feature recognizers could be used to get a better accuracy on the remaining "
+                   "10% of images, but that's going to be a gradient dose of (roughly) 9 times less!\" (the post).",
           short="literal: roughly 9x the dose", kind="literal", rules=(
               Rule("input-weights", "|log(input-weight dose ratio / 9)|, head start on the input weights, per seed",
                    "<=", ROUGHLY, "'roughly 9': within a factor 2 of 9", SEEDS, miss="refuted"),

@@ -77,4 +77,4 @@ def paper_programs(parameters: Mapping[str, Any], *, sweep_chunk: Callable | Non
     run = functools.partial(moons_run, n_train=p["n_train"], n_test=p["n_test"], noise=p["noise"],
                             margin=p["margin"], hidden=p["hidden"], lr=p["lr"], momentum=p["momentum"],
                             chunks=p["chunks"], sd=0.0, wd=0.0, n_steps=n_steps)
-    return [(f"moons runs, {n_steps} steps", jax.vmap(run), (jax.ShapeDtypeStruct((p["seeds"],), jnp.int32),), {})]
+    return [(f"moons runs, {n_steps} steps", jax.vmap(run), (jax.ShapeDtypeStruct((len(p["seeds"]),), jnp.int32),), {})]

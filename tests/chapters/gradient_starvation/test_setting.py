@@ -29,3 +29,11 @@ def test_moon_only_trains_without_the_linear_feature():
     plain, moon = run(0)[1], run(0, moon_only=True)[1]
     assert moon.dose.shape == plain.dose.shape
     assert not np.allclose(moon.loss, plain.loss)
+
+
+def test_paper_programs_take_seeds_as_a_list():
+    parameters = dict(n_train=16, n_test=16, noise=0.1, margin=0.1, hidden=4, lr=1e-2, momentum=0.9, steps=4,
+                      longer=2, chunks=2, seeds=[0, 1, 2])
+    [(label, fn, args, kwargs)] = setting.paper_programs(parameters)
+    params, hist = jax.eval_shape(fn, *args, **kwargs)
+    assert hist.dose.shape == (3, 2, 2) and "8 steps" in label
