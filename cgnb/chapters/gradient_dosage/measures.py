@@ -92,15 +92,19 @@ def flip_reliance(apply_fn: ApplyFn, params: Params, x: jax.Array, columns) -> j
     return jnp.stack(out)
 
 
-def settled(curve: np.ndarray, tail: float = 0.25) -> bool:
+def settled(curve: np.ndarray, tail: float = 0.25, min_records: int = 4) -> bool:
     """Whether a recorded curve (R,) kept one value over its last ``tail`` share of records.
 
     A network's vote on the features (:func:`vote_accuracy`) takes a few discrete values; a run whose
     vote still changes near its end has not converged, so its final vote says nothing about where
-    training ends.
+    training ends. The tail must hold at least ``min_records`` records: a curve too short for that
+    (a run of a few records) cannot show that it settled.
     """
     curve = np.asarray(curve)
-    last = curve[-max(1, int(round(tail * len(curve)))):]
+    n = max(min_records, int(round(tail * len(curve))))
+    if len(curve) < n:
+        return False
+    last = curve[-n:]
     return bool(np.all(np.abs(last - last[-1]) < 1e-6))
 
 

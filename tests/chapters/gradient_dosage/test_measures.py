@@ -46,8 +46,9 @@ def test_vote_accuracy_of_the_majority_and_of_one_feature():
 
 
 def test_settled():
-    assert measures.settled(np.array([0.5, 0.9, 0.97, 0.97]))
-    assert not measures.settled(np.array([0.5, 0.97, 0.9, 0.97]), tail=0.5)
+    assert measures.settled(np.array([0.5, 0.9, 0.97, 0.97, 0.97, 0.97]))
+    assert not measures.settled(np.array([0.5, 0.97, 0.9, 0.97, 0.9, 0.97]), tail=0.5, min_records=2)
+    assert not measures.settled(np.array([0.97, 0.97]))             # too short to show it settled
 
 
 def test_sharing_measures_on_a_constructed_case():
