@@ -58,7 +58,7 @@ def plot_vote(steps: np.ndarray, vote: np.ndarray, placements: Sequence[str], we
     """
     fig, axes = plots.grid(1, len(weight_decays), size=(3.0, 2.6), sharey=True)
     for w, (ax, wd) in enumerate(zip(axes[0], weight_decays)):
-        for p, (name, color) in enumerate(zip(placements, plots.colors(len(placements)))):
+        for p, (name, color) in enumerate(zip(placements, plots.colors(len(placements), "tab10"))):
             plots.band(ax, steps, vote[p, w], label=name, color=color)
         ax.axhline(majority, color="k", ls="--", lw=1, label="majority vote")
         ax.axhline(single, color="k", ls=":", lw=1, label="feature 1 alone")
