@@ -4,6 +4,7 @@ Inputs ``x`` (N, D) float32, labels ``y`` (N,) float32 in {-1, +1}:
 
 * :func:`agreeing_features` -- +-1 features that each agree with the label on a fraction
   ``agreement`` of the examples, independently given the label, plus irrelevant inputs;
+  :func:`seeded_task` -- one seed's training and test sets of them;
 * :func:`majority_vote_accuracy` / :func:`majority_vote` -- what a vote of those features reaches;
 * :func:`shared_and_identity_features` -- a group feature shared by the examples of a group and an
   identity feature of each example (general versus memorizing recognizers).
@@ -17,6 +18,11 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ...engine import seeds as seed_keys
+
+#: The training and test sets of seed ``s`` are drawn from ``PRNGKey(DATA_SEED_OFFSET + s)``.
+DATA_SEED_OFFSET = 20_000
 
 
 def _pm1(bits: jax.Array) -> jax.Array:
@@ -59,6 +65,23 @@ def agreeing_features(
     features = agree * y[:, None]
     noise = jax.random.normal(k_noise, (n, n_irrelevant), jnp.float32)
     return jnp.concatenate([features, noise], axis=1), y
+
+
+def seeded_task(seed: int | jax.Array, *, n_train: int, n_test: int, agreement: float, n_irrelevant: int
+                ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Seed ``seed``'s training and test sets of :func:`agreeing_features` (three features).
+
+    Each seed draws its own data (from :func:`cgnb.engine.seeds.offset_key` ``(seed, DATA_SEED_OFFSET)``),
+    so a claim decided over seeds holds over draws of the data as well as of the initialisation.
+    ``seed`` may be traced (vmap over seeds).
+
+    Returns:
+      ``x_train`` (n_train, 3 + n_irrelevant), ``y_train`` (n_train,), ``x_test``, ``y_test``.
+    """
+    k_train, k_test = jax.random.split(seed_keys.offset_key(seed, DATA_SEED_OFFSET))
+    x_train, y_train = agreeing_features(k_train, n_train, agreement=agreement, n_irrelevant=n_irrelevant)
+    x_test, y_test = agreeing_features(k_test, n_test, agreement=agreement, n_irrelevant=n_irrelevant)
+    return x_train, y_train, x_test, y_test
 
 
 def majority_vote_accuracy(agreement: float, n_features: int = 3) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from ...engine import plots
 from ...engine.losses import Params
@@ -46,90 +47,94 @@ def plot_task_sets(data: dict[str, jax.Array]):
         _scatter_classes(ax, x, y, size=4, labels=True)
         ax.set_xlim(-2, 2); ax.set_ylim(-2, 2)
         plots.label(ax, "$x_1$ (linear feature)", "$x_2$", SET_LABELS[name])
-    axes[0, 0].legend(fontsize=8, loc="lower right")
+    plots.legend_outside(fig, "below")
     return fig
 
 
-def plot_boundaries(params: dict[str, Params], data: dict[str, jax.Array], neutralized: dict[str, np.ndarray],
-                    lim: float = 2.0, n: int = 100):
-    """Decision boundaries of each variant (columns) over the training set and the neutralized test set (rows).
+def plot_boundaries(params: dict[str, Params], data: dict[str, jax.Array], lim: float = 2.0, n: int = 100,
+                    columns: int = 3):
+    """Decision boundaries of each variant over the neutralized test set, one panel per variant.
 
-    ``params[name]`` holds one MLP per seed (leading axis S); the mean logit is shaded (a colour
-    bar per top panel), each seed's boundary is thin and the mean's thick. ``neutralized[name]``
-    (S,) are the neutralized test accuracies, named with their mean ± std in every panel's title.
+    ``params[name]`` holds one MLP per seed (leading axis S). Each panel shades the probability of
+    class +1 given by the mean logit over seeds, on one colour scale for all panels (0 to 1), and
+    draws each seed's boundary thin and the mean's thick over the first 400 neutralized test points.
     Returns the figure.
     """
     axis, points = grid_points(lim, n)
     names = list(params)
-    fig, axes = plots.grid(2, len(names), size=(2.9, 2.8))
-    for j, name in enumerate(names):
+    rows = -(-len(names) // columns)
+    fig, axes = plots.grid(rows, columns, size=(2.3, 2.2), sharex=True, sharey=True)
+    norm = plots.shared_norm(np.array([0.0, 1.0]))
+    x, y = np.asarray(data["x_neutral"])[:400], np.asarray(data["y_test"])[:400]
+    for ax, name in zip(axes.ravel(), names):
         logits = np.asarray(jax.vmap(lambda p: models.apply_mlp(p, points))(params[name]))
         logits = logits.reshape(-1, len(axis), len(axis))
         mean_logit = logits.mean(0)
-        for row, set_name in enumerate(["x", "x_neutral"]):
-            ax = axes[row, j]
-            x = np.asarray(data[set_name]); y = np.asarray(data["y" if set_name == "x" else "y_test"])[: len(x)]
-            if row == 0:
-                top = np.abs(mean_logit).max()
-                shade = ax.contourf(axis, axis, mean_logit, 20, cmap="RdBu", vmin=-top, vmax=top, alpha=0.8)
-                fig.colorbar(shade, ax=ax, label=f"logit (mean of {len(logits)} seeds)", shrink=0.85)
-            for seed_logit in logits:
-                ax.contour(axis, axis, seed_logit, [0.0], colors="k", linewidths=0.6, alpha=0.5)
-            ax.contour(axis, axis, mean_logit, [0.0], colors="k", linewidths=1.8)
-            show = slice(None) if row == 0 else slice(0, 400)
-            _scatter_classes(ax, x[show], y[show])
-            acc = neutralized[name]
-            where = "training set" if row == 0 else "neutralized test set"
-            plots.label(ax, "$x_1$", "$x_2$", f"{name} ({where})\nneutralized acc. {acc.mean():.3f} ± {acc.std():.3f}")
+        ax.contourf(axis, axis, 1.0 / (1.0 + np.exp(-mean_logit)), 20, cmap="RdBu", norm=norm, alpha=0.8)
+        for seed_logit in logits:
+            ax.contour(axis, axis, seed_logit, [0.0], colors="k", linewidths=0.6, alpha=0.5)
+        ax.contour(axis, axis, mean_logit, [0.0], colors="k", linewidths=1.8)
+        _scatter_classes(ax, x, y, size=2)
+        ax.set_title(name)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("$x_1$")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("$x_2$")
+    plots.shared_colorbar(fig, axes, norm, cmap="RdBu", label="P(class +1), mean logit")
     return fig
 
 
-def plot_reliance(neutralized: dict[str, np.ndarray], histories: dict, steps: int, linear_alone: float):
+def plot_reliance(neutral: dict[str, np.ndarray], histories: dict, steps: int, linear_alone: float):
     """Left: neutralized test accuracy per variant (bar = mean, dots = seeds); right: over training.
 
-    ``neutralized[name]`` (S,); ``histories[name]`` has ``steps`` (S, R) and ``tracked`` (S, R),
+    ``neutral[name]`` (S,); ``histories[name]`` has ``steps`` (S, R) and ``tracked`` (S, R),
     the neutralized accuracy recorded during training; ``linear_alone`` is the accuracy of
-    ``sign(-x1)`` on the neutralized set. Returns the figure.
+    ``sign(-x1)`` on the neutralized set. The accuracy axis starts at chance (0.5): below it a
+    network would be reading the classes the wrong way round. Returns the figure.
     """
-    names = list(neutralized)
+    names = list(neutral)
     colors = plots.colors(len(names), "tab10")
-    fig, axes = plots.grid(1, 2, size=(4.4, 3.2))
+    fig, axes = plots.grid(1, 2, size=(3.0, 2.8))
     ax = axes[0, 0]
     for j, name in enumerate(names):
-        seeds = len(neutralized[name])
-        ax.bar(j, neutralized[name].mean(), color=colors[j], alpha=0.6)
-        ax.scatter(np.full(seeds, j) + np.linspace(-0.2, 0.2, seeds), neutralized[name], color="k", s=10, zorder=3)
-    ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
-    ax.axhline(linear_alone, color="k", ls="--", lw=1, label="sign of $x_1$ alone")
-    ax.set_xticks(range(len(names)), names, rotation=25, ha="right"); ax.set_ylim(0.4, 1.0)
-    plots.label(ax, "", "accuracy on the neutralized test set", "which feature is used")
-    ax.legend(fontsize=8)
+        seeds = len(neutral[name])
+        ax.barh(j, neutral[name].mean() - 0.5, left=0.5, color=colors[j], alpha=0.6)
+        ax.scatter(neutral[name], np.full(seeds, j) + np.linspace(-0.2, 0.2, seeds), color="k", s=8, zorder=3)
+    ax.axvline(linear_alone, color="k", ls="--", lw=1, label="sign of $x_1$ alone")
+    ax.set_yticks(range(len(names)), names); ax.set_xlim(0.5, 1.0); ax.invert_yaxis()
+    plots.label(ax, "neutralized test accuracy", "", "at the end")
     ax = axes[0, 1]
     for name, color in zip(names, colors):
         h = histories[name]
         plots.band(ax, np.asarray(h.steps[0]) / steps, np.asarray(h.tracked), label=name, color=color)
-    ax.axhline(0.5, color="grey", ls=":", lw=1)
-    ax.set_xscale("log")
-    plots.label(ax, f"training steps / {steps}", "neutralized test accuracy", "over training")
-    ax.legend(fontsize=8)
+    ax.set_xscale("log"); ax.set_ylim(0.5, 1.0); ax.xaxis.set_minor_formatter(NullFormatter())
+    plots.label(ax, f"training steps / {steps}", "", "over training")
+    plots.legend_outside(fig, "below", ncols=3)
     return fig
 
 
 def plot_dose_per_input(histories: dict):
-    """Cumulative dose of x1 and x2 (left) and their ratio (right) over training, per variant.
+    """Cumulative dose of x1 and x2 for plain and SD (left) and the share of x2 for every variant (right).
 
-    ``histories[name]`` has ``steps`` (S, R) and ``dose`` (S, R, 2). Returns the figure.
+    ``histories[name]`` has ``steps`` (S, R) and ``dose`` (S, R, 2); the first two names are drawn on
+    the left. Returns the figure.
     """
-    fig, axes = plots.grid(1, 2, size=(4.4, 3.2))
-    for name, color in zip(histories, ["C0", "C1", "C2", "C4", "C5"]):
+    fig, axes = plots.grid(1, 2, size=(3.0, 2.8))
+    names = list(histories)
+    for j, (name, color) in enumerate(zip(names, plots.colors(len(names), "tab10"))):
         h = histories[name]
         x_axis = np.asarray(h.steps[0])
         cum = np.cumsum(np.asarray(h.dose), axis=1)          # (seed, record, input)
-        plots.band(axes[0, 0], x_axis, cum[..., 0], label=f"{name}: $x_1$", color=color)
-        plots.band(axes[0, 0], x_axis, cum[..., 1], label=f"{name}: $x_2$", color=color, ls="--")
+        if j < 2:
+            plots.band(axes[0, 0], x_axis, cum[..., 0], color=color)
+            plots.band(axes[0, 0], x_axis, cum[..., 1], color=color, ls="--")
         plots.band(axes[0, 1], x_axis, cum[..., 1] / cum[..., 0], label=name, color=color)
-    axes[0, 0].set_xscale("log"); axes[0, 1].set_xscale("log")
-    plots.label(axes[0, 0], "training step", "cumulative dose $D_{x_i}$", "dose per input")
-    plots.label(axes[0, 1], "training step", "dose ratio $D_{x_2} / D_{x_1}$", "share of the moon coordinate")
-    axes[0, 0].legend(fontsize=8, loc="center right"); axes[0, 1].legend(fontsize=8)
+    axes[0, 0].set_xscale("log"); axes[0, 1].set_xscale("log"); axes[0, 0].set_yscale("log")
+    for ax in axes[0]:
+        ax.xaxis.set_minor_formatter(NullFormatter()); ax.yaxis.set_minor_formatter(NullFormatter())
+    plots.label(axes[0, 0], "training step", "cumulative dose", f"$x_1$ solid, $x_2$ dashed")
+    plots.label(axes[0, 1], "training step", "$D_{x_2} / D_{x_1}$", "share of the moon coordinate")
+    plots.legend_outside(fig, "below", ncols=3)
     return fig
