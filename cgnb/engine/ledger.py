@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import re
 import uuid
@@ -152,11 +153,12 @@ class Ledger:
         """
         claim = self.claim(claim_id)
         the_rule = claim.rule(rule)
+        values = verdicts.as_values(values, f"{claim.id} ({the_rule.name}{', ' + str(cell) if cell else ''})")
         decision = verdicts.decide(the_rule, values, degenerate=degenerate)
         record = {
             "chapter": self.chapter.name, "claim": claim.id, "rule": the_rule.name, "cell": str(cell),
             "profile": self.profile, "parameters": self.parameters, "statistic": the_rule.statistic,
-            "values": [float(v) for v in verdicts.as_values(values, claim.id)], "n": decision.n,
+            "values": [float(v) for v in values], "n": decision.n,
             "estimate": decision.estimate, "low": decision.low, "high": decision.high,
             "band": the_rule.band.describe(), "op": the_rule.op, "threshold": float(the_rule.threshold),
             "why": the_rule.why, "verdict": decision.verdict, "reason": decision.reason, "note": note,
@@ -221,6 +223,8 @@ def validate_record(record: Any) -> str | None:
     numbers = [record[k] for k in NUMBER_KEYS] + list(record["values"] if isinstance(record["values"], list) else [None])
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in numbers):
         return "estimate, low, high, threshold and values must be numbers"
+    if not all(math.isfinite(x) for x in numbers):
+        return "estimate, low, high, threshold and values must be finite (a NaN or Infinity was written)"
     if not all(isinstance(record[k], str) for k in ("chapter", "claim", "rule", "cell", "profile")):
         return "chapter, claim, rule, cell and profile must be strings"
     return None
