@@ -41,7 +41,8 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
-from . import paths, runfiles, store, sweep
+from . import paths, runfiles, store
+from .replay import DATA_ARRAYS, REPLAY_RECORDS, data_digest, replay_steps, replay_sweep, sweep_prefixes, variants_of
 from .runfiles import ARRAYS_FILE, RUN_FILE, StoredRunError, config_differences, config_hash
 from .sweep import SweepResult, Variants
 
@@ -259,47 +260,6 @@ def variants_arrays(prefix: str, variants: Variants) -> dict[str, np.ndarray]:
             f"{prefix}/c": variants.c, f"{prefix}/noise": variants.noise}
 
 
-DATA_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def data_digest(data) -> str:
-    """sha256 (hex) of a dataset's training and test arrays (:func:`cgnb.engine.store.digest` of them by
-    name): which data a stored run was computed on."""
-    return store.digest({name: getattr(data, name) for name in DATA_ARRAYS})
-
-
-def replay_sweep(run: StoredRun, prefix: str, variants_prefix: str, data, steps: int
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Recompute the first ``steps`` steps of the sweep ``prefix`` of ``run`` with this engine.
-
-    The sweep's stored config is shortened to ``steps`` (its recording interval kept) and trained
-    on ``data`` with the stored variants, without the cache.
-
-    Returns:
-      ``(steps, stored, replayed)``: the record steps both hold (R,) and, per record name, the
-      stored and the recomputed values at those steps (V, R[, K]).
-
-    Raises:
-      StoredRunError: ``steps`` is not a multiple of the sweep's recording interval, or ``data`` is
-        not the data the run was computed on.
-    """
-    stored = run.sweep(prefix)
-    config = stored.config
-    if steps < config.record_every or steps % config.record_every or steps > config.steps:
-        raise StoredRunError(f"replay steps must be a multiple of the sweep's record_every ({config.record_every}) "
-                             f"and at most its {config.steps} steps; got {steps}")
-    want = run.config.get("data_sha256")
-    if want is not None and data_digest(data) != want:
-        raise StoredRunError(f"stored run {run.chapter}/{run.name} was computed on other data (sha256 "
-                             f"{want[:12]}...) than the data given ({data_digest(data)[:12]}...)")
-    short = dataclasses.replace(config, steps=steps, chunk_steps=None, keep_params=False)
-    replayed = sweep.run_sweep(short, data, run.variants(variants_prefix), cache=False, progress=False)
-    shared = np.intersect1d(stored.steps, replayed.steps)
-    i_stored, i_replayed = np.searchsorted(stored.steps, shared), np.searchsorted(replayed.steps, shared)
-    return (shared, {k: np.asarray(v)[:, i_stored] for k, v in stored.records.items()},
-            {k: np.asarray(replayed.records[k])[:, i_replayed] for k in stored.records})
-
-
 # ----------------------------------------------------------------------------- a chapter's stored runs
 
 
@@ -378,6 +338,15 @@ class Catalog:
         sweep_prefix, variants_prefix = self.replay_prefixes
         data = self.setting(run.name).load_data()
         return replay_sweep(run, sweep_prefix, variants_prefix, data, steps or self.replay_steps)
+
+    def replay_all(self, run: StoredRun, records: int = REPLAY_RECORDS) -> dict[str, tuple]:
+        """:func:`replay_sweep` of every sweep of the run (:func:`sweep_prefixes`) over its first ``records``
+        trained records (at least the ``replay_steps`` of the catalog's replayed sweep), each with the stored
+        variants it was trained on (:func:`variants_of`): ``{sweep prefix: (steps, stored, replayed)}``."""
+        data = self.setting(run.name).load_data()
+        return {prefix: replay_sweep(run, prefix, variants_of(run, prefix), data, replay_steps(
+            run.sweep(prefix).config, records, self.replay_steps if prefix == self.replay_prefixes[0] else 0))
+            for prefix in sweep_prefixes(run)}
 
 
 @dataclasses.dataclass

@@ -52,7 +52,7 @@ RESULT_SETTINGS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_defaul
 ENGINE_DIR = Path(__file__).resolve().parent
 #: Engine modules that cannot change a computed result (paths relative to the engine folder).
 NOT_RESULTS = ("aot.py", "book.py", "claims.py", "display.py", "ledger.py", "paths.py", "plots.py", "profiles.py",
-               "runfiles.py", "runs.py")
+               "replay.py", "runfiles.py", "runs.py")
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
