@@ -121,6 +121,7 @@ def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping
               "arrays_sha256": runfiles.array_digests(arrays)}
     folder.parent.mkdir(parents=True, exist_ok=True)
     new = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}.", suffix=".new"))
+    new.chmod(0o777 & ~store.umask())  # mkdtemp makes it 0700, whatever the umask
     old = folder.parent / f".{name}.old"
     try:
         store.atomic_write(new / ARRAYS_FILE, lambda fh: np.savez_compressed(fh, **arrays))

@@ -1,5 +1,6 @@
 """Tests of cgnb.engine.runfiles: a stored run's files are checked when read, and sealed to each other."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,13 @@ def test_seal_run_script_seals_a_run_without_recomputing_it(folder):
     (folder / "run.json").write_text("[]")
     failed = subprocess.run([*script, "ch9", "big"], capture_output=True, text=True)
     assert failed.returncode == 1 and "must hold a JSON object" in failed.stderr
+
+
+def test_a_stored_runs_folder_and_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        folder = runs.save_run("ch9", "big", CONFIG, {"x": np.zeros(2)}, wall_s=1, directory=tmp_path)
+    finally:
+        os.umask(old)
+    assert folder.stat().st_mode & 0o777 == 0o755
+    assert {(folder / f).stat().st_mode & 0o777 for f in ("run.json", "arrays.npz")} == {0o644}
