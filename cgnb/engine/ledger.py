@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import display, paths, profiles, verdicts
+from . import display, paths, profiles, store, verdicts
 from .book import Chapter
 from .claims import VERDICTS, Claim
 
@@ -36,6 +36,9 @@ RECORD_KEYS = ("chapter", "claim", "rule", "cell", "profile", "parameters", "sta
                "estimate", "low", "high", "band", "op", "threshold", "why", "verdict", "reason", "note",
                "decides", "time")
 NUMBER_KEYS = ("estimate", "low", "high", "threshold")
+#: Seconds after which a ``.running`` or ``.tmp`` file of a chapter is left over from a killed run;
+#: :meth:`Ledger.finish` removes such files (a live run's running file is only a copy of its records).
+STALE_S = 24 * 3600
 
 
 class LedgerFileError(ValueError):
@@ -201,7 +204,14 @@ class Ledger:
         tmp.write_text(lines, encoding="utf-8")
         os.replace(tmp, self.path)
         self.running.unlink(missing_ok=True)
+        self.remove_stale()
         return self.path
+
+    def remove_stale(self) -> list[Path]:
+        """Remove this chapter's (or stored run's) ``.running`` and ``.tmp`` files not modified for
+        :data:`STALE_S` seconds: left by runs that were killed. Returns the files removed."""
+        return [file for pattern in (f"{self.path.name}.*.running", f"{self.path.name}.*.tmp")
+                for file in store.remove_stale_temps(self.directory, older_than=STALE_S, pattern=pattern)]
 
 
 def _plain(value: Any) -> Any:

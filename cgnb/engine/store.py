@@ -181,16 +181,17 @@ def check_writable(folder: Path) -> None:
             f"the cache") from error
 
 
-def remove_stale_temps(folder: Path, *, older_than: float = STALE_TEMP_S) -> list[Path]:
-    """Remove the temporary files of :func:`atomic_write` in ``folder`` (``.<name>.<random>.tmp``) not
-    modified for ``older_than`` seconds: left over from a process killed between writing and renaming.
+def remove_stale_temps(folder: Path, *, older_than: float = STALE_TEMP_S, pattern: str = ".*.tmp") -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write` in ``folder`` (``.<name>.<random>.tmp``, or those
+    ``pattern`` matches) not modified for ``older_than`` seconds: left over from a process killed between
+    writing and renaming.
 
     Returns:
       The files removed (one that another process removed first is left out).
     """
     removed = []
     now = datetime.datetime.now().timestamp()
-    for tmp in Path(folder).glob(".*.tmp"):
+    for tmp in Path(folder).glob(pattern):
         try:
             if now - tmp.stat().st_mtime > older_than and tmp.is_file():
                 tmp.unlink()

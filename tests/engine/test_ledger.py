@@ -188,3 +188,19 @@ def test_two_processes_running_one_chapter_publish_one_run_each_never_a_mix(tmp_
     assert len(records) == 20 and len({r["verdict"] for r in records}) == 1
     assert sorted(int(r["cell"]) for r in records) == list(range(20))
     assert not list(claims.glob("*.running")) and not list(claims.glob("*.tmp"))
+
+
+def test_finish_removes_the_stale_files_of_killed_runs_and_keeps_live_ones(tmp_path):
+    killed, fresh = tmp_path / "toy.jsonl.1-aaaa.running", tmp_path / "toy.jsonl.2-bbbb.running"
+    half = tmp_path / "toy.jsonl.cccc.tmp"
+    other = tmp_path / "toy@fashion-60k.jsonl.3-dddd.running"
+    for file in (killed, fresh, half, other):
+        file.write_text("{}\n")
+    for file in (killed, half, other):
+        old = file.stat().st_mtime - 2 * ledger.STALE_S
+        os.utime(file, (old, old))
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    book.decide("C9.1", [1.0])
+    book.decide("C9.2", [1.0])
+    book.finish()
+    assert not killed.exists() and not half.exists() and fresh.exists() and other.exists()
