@@ -109,7 +109,8 @@ def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping
     ``config`` must be JSON-like (what the chapter sets, e.g. its notebook parameters for the run);
     ``arrays`` numbers, booleans or strings (no objects). Both files are written into a new folder
     beside the run's, which then replaces it, so an interrupted write leaves the previous run whole
-    and a reader never sees the files of two different writes together.
+    and a reader never sees the files of two different writes together; the new folders of writes
+    killed more than :data:`cgnb.engine.store.STALE_TEMP_S` seconds ago are removed.
     """
     folder = run_dir(chapter, name, directory)
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
@@ -120,6 +121,9 @@ def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping
     sealed = {"chapter": chapter, "name": name, **provenance(config, wall_s),
               "arrays_sha256": runfiles.array_digests(arrays)}
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{name}.*.new"):  # left by a write that was killed
+        if datetime.datetime.now().timestamp() - stale.stat().st_mtime > store.STALE_TEMP_S:
+            shutil.rmtree(stale, ignore_errors=True)
     new = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}.", suffix=".new"))
     new.chmod(0o777 & ~store.umask())  # mkdtemp makes it 0700, whatever the umask
     old = folder.parent / f".{name}.old"

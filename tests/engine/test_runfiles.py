@@ -151,3 +151,14 @@ def test_a_stored_runs_folder_and_files_follow_the_umask(tmp_path):
         os.umask(old)
     assert folder.stat().st_mode & 0o777 == 0o755
     assert {(folder / f).stat().st_mode & 0o777 for f in ("run.json", "arrays.npz")} == {0o644}
+
+
+def test_the_new_folder_of_a_killed_write_is_removed_by_the_next_write(tmp_path):
+    stale, live = tmp_path / "ch9" / ".big.abc.new", tmp_path / "ch9" / ".big.def.new"
+    for new in (stale, live):
+        new.mkdir(parents=True)
+        (new / "arrays.npz").write_bytes(b"partial")
+    old = stale.stat().st_mtime - 2 * store.STALE_TEMP_S
+    os.utime(stale, (old, old))
+    runs.save_run("ch9", "big", CONFIG, {"x": np.zeros(2)}, wall_s=1, directory=tmp_path)
+    assert not stale.exists() and live.exists()
