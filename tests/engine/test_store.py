@@ -342,11 +342,18 @@ def test_an_entry_without_a_seal_is_a_miss(tmp_path):
         store.write_arrays(tmp_path / "x.npz", {store.SEAL: np.arange(2)})
 
 
-@pytest.mark.parametrize("make", ["read_only", "a_file"])
-def test_an_unwritable_cache_folder_is_detected_before_computing(tmp_path, make):
+def read_only_filesystem(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+
+
+@pytest.mark.parametrize("make", ["read_only", "read_only_filesystem", "a_file"])
+def test_an_unwritable_cache_folder_is_detected_before_computing(tmp_path, monkeypatch, make):
     folder = tmp_path / "cache"
     if make == "a_file":
         folder.write_text("not a folder")
+    elif make == "read_only_filesystem":  # what a root user meets on a read-only mount
+        folder.mkdir()
+        monkeypatch.setattr(store.tempfile, "mkstemp", read_only_filesystem)
     else:
         folder.mkdir()
         folder.chmod(0o555)
