@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+INT64_MAX = 2 ** 63 - 1
+
 
 def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
     """``value`` as an ``int`` if it is an integer (Python or numpy, not bool, not float) >= ``minimum``."""
@@ -52,8 +54,12 @@ def real(name: str, value: Any, *, low: float | None = None, high: float | None 
     return value
 
 
-def integer_array(name: str, values: Any, *, minimum: int | None = None) -> np.ndarray:
-    """``values`` as an integer numpy array; floats are accepted only when every entry is whole."""
+def integer_array(name: str, values: Any, *, minimum: int | None = None, maximum: int | None = None) -> np.ndarray:
+    """``values`` as an int64 numpy array; floats are accepted only when every entry is whole.
+
+    The range is checked on the values as given, before any conversion, so a value that an integer
+    type cannot hold (a label >= 2**32 meant for int32, 2**64 - 1 for int64) is refused, never wrapped.
+    """
     array = np.asarray(values)
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
@@ -62,10 +68,36 @@ def integer_array(name: str, values: Any, *, minimum: int | None = None) -> np.n
         if bad.any():
             raise ValueError(f"{name} must hold integers, got {array[bad].ravel()[:3].tolist()} "
                              f"(at flat positions {np.flatnonzero(bad)[:3].tolist()})")
-    array = array.astype(np.int64)
-    if minimum is not None and array.size and array.min() < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {int(array.min())} at flat position "
-                         f"{int(np.argmin(array))}")
+    if not array.size:
+        return array.astype(np.int64)
+    low, high = int(array.min()), int(array.max())
+    if minimum is not None and low < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {low} at flat position {int(np.argmin(array))}")
+    top = INT64_MAX if maximum is None else min(maximum, INT64_MAX)
+    if high > top or low < -INT64_MAX - 1:
+        where, value = (int(np.argmax(array)), high) if high > top else (int(np.argmin(array)), low)
+        raise ValueError(f"{name} must be <= {top}, got {value} at flat position {where}")
+    return array.astype(np.int64)
+
+
+def finite_array(name: str, values: Any, *, ndim: int | None = None) -> np.ndarray:
+    """``values`` as a numpy array of real numbers, every entry finite (a NaN or inf input trains silently
+    to a NaN network, whose predictions are all class 0).
+
+    Raises:
+      ValueError: not a real dtype, the wrong number of axes, or a NaN/inf entry (its position is named).
+    """
+    array = np.asarray(values)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} axes, got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.floating):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name} holds {int(bad.sum())} non-finite values (the first, {array[first]}, at index "
+                             f"{first}); remove or impute them before training")
     return array
 
 

@@ -25,6 +25,8 @@ from . import checks
 
 SOURCES = ("embedded", "fashion", "tfds")
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: The largest label a data set may hold (labels are stored as int32).
+LABEL_MAX = 2 ** 31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +45,46 @@ class Dataset:
                 f"{self.description})")
 
 
+def validate(data: Dataset) -> Dataset:
+    """``data`` if its arrays can be trained on, else a ValueError saying which array is wrong and how.
+
+    Inputs ``x_*`` are non-empty (N, d) arrays of finite real numbers with one width; labels ``y_*`` are
+    (N,) arrays of an integer dtype (not floats, not bools) that int32 holds, one per input row. Whether
+    the labels lie in ``[0, K)`` depends on the network's K classes: the sweep checks that
+    (:func:`cgnb.engine.sweep.check_inputs`).
+
+    Raises:
+      ValueError: an empty set, a NaN or inf input, a label of another type or out of range, a length mismatch.
+    """
+    width = None
+    for part in ("train", "test"):
+        x, y = getattr(data, f"x_{part}"), np.asarray(getattr(data, f"y_{part}"))
+        checks.finite_array(f"x_{part}", x, ndim=2)
+        if len(x) == 0:
+            raise ValueError(f"the {part} set is empty (x_{part} has shape {np.shape(x)}); a data set needs at least one "
+                             f"training and one test example")
+        if width is not None and np.shape(x)[1] != width:
+            raise ValueError(f"x_train has {width} features but x_test has {np.shape(x)[1]}")
+        width = np.shape(x)[1]
+        if y.ndim != 1 or len(y) != len(x):
+            raise ValueError(f"y_{part} must hold one label per row of x_{part} ({len(x)}), got shape {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y_{part} must be an array of an integer dtype, got {y.dtype}; convert whole-number "
+                             f"labels with y.astype(np.int32)")
+        checks.integer_array(f"y_{part}", y, minimum=-LABEL_MAX - 1, maximum=LABEL_MAX)
+    return data
+
+
 def _finish(x_train, y_train, x_test, y_test, source: str, description: str) -> Dataset:
     def images(x):
         x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
-        return x / 255.0 if x.max() > 1.0 else x
+        return x / 255.0 if x.size and x.max() > 1.0 else x
 
-    return Dataset(images(x_train), np.asarray(y_train, np.int32), images(x_test), np.asarray(y_test, np.int32),
-                   source, description)
+    def labels(y, name):
+        return checks.integer_array(name, y, minimum=0, maximum=LABEL_MAX).astype(np.int32)
+
+    return validate(Dataset(images(x_train), labels(y_train, "y_train"), images(x_test), labels(y_test, "y_test"),
+                            source, description))
 
 
 @functools.lru_cache(maxsize=1)

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import re
 import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import display, paths, profiles, verdicts
+from . import display, paths, profiles, store, verdicts
 from .book import Chapter
 from .claims import VERDICTS, Claim
 
@@ -35,6 +36,9 @@ RECORD_KEYS = ("chapter", "claim", "rule", "cell", "profile", "parameters", "sta
                "estimate", "low", "high", "band", "op", "threshold", "why", "verdict", "reason", "note",
                "decides", "time")
 NUMBER_KEYS = ("estimate", "low", "high", "threshold")
+#: Seconds after which a ``.running`` or ``.tmp`` file of a chapter is left over from a killed run;
+#: :meth:`Ledger.finish` removes such files (a live run's running file is only a copy of its records).
+STALE_S = 24 * 3600
 
 
 class LedgerFileError(ValueError):
@@ -158,11 +162,12 @@ class Ledger:
         """
         claim = self.claim(claim_id)
         the_rule = verdicts.with_examples(claim.rule(rule), examples)
+        values = verdicts.as_values(values, f"{claim.id} ({the_rule.name}{', ' + str(cell) if cell else ''})")
         decision = verdicts.decide(the_rule, values, degenerate=degenerate, not_testable=not_testable)
         record = {
             "chapter": self.chapter.name, "claim": claim.id, "rule": the_rule.name, "cell": str(cell),
             "profile": self.profile, "parameters": self.parameters, "statistic": the_rule.statistic,
-            "values": [float(v) for v in verdicts.as_values(values, claim.id)], "n": decision.n,
+            "values": [float(v) for v in values], "n": decision.n,
             "estimate": decision.estimate, "low": decision.low, "high": decision.high,
             "band": the_rule.band.describe(), "op": the_rule.op, "threshold": float(the_rule.threshold),
             "why": the_rule.why, "verdict": decision.verdict, "reason": decision.reason, "note": note,
@@ -205,7 +210,14 @@ class Ledger:
         tmp.write_text(lines, encoding="utf-8")
         os.replace(tmp, self.path)
         self.running.unlink(missing_ok=True)
+        self.remove_stale()
         return self.path
+
+    def remove_stale(self) -> list[Path]:
+        """Remove this chapter's (or stored run's) ``.running`` and ``.tmp`` files not modified for
+        :data:`STALE_S` seconds: left by runs that were killed. Returns the files removed."""
+        return [file for pattern in (f"{self.path.name}.*.running", f"{self.path.name}.*.tmp")
+                for file in store.remove_stale_temps(self.directory, older_than=STALE_S, pattern=pattern)]
 
 
 def _plain(value: Any) -> Any:
@@ -227,6 +239,8 @@ def validate_record(record: Any) -> str | None:
     numbers = [record[k] for k in NUMBER_KEYS] + list(record["values"] if isinstance(record["values"], list) else [None])
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in numbers):
         return "estimate, low, high, threshold and values must be numbers"
+    if not all(math.isfinite(x) for x in numbers):
+        return "estimate, low, high, threshold and values must be finite (a NaN or Infinity was written)"
     if not all(isinstance(record[k], str) for k in ("chapter", "claim", "rule", "cell", "profile")):
         return "chapter, claim, rule, cell and profile must be strings"
     return None

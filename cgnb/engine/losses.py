@@ -24,8 +24,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from . import nets
+from . import checks, nets
 from .nets import Params
 
 Loss = Callable[..., jax.Array]
@@ -43,14 +44,48 @@ def mean_loss(loss: Loss, params: Params, x: jax.Array, y: jax.Array, *, key: ja
     return jnp.mean(loss(params, x, y) if key is None else loss(params, x, y, key=key))
 
 
+def check_labels(logits: jax.Array, labels) -> jax.Array:
+    """``labels`` (B,) as an integer array for ``logits`` (B, K), checked as the sweep checks its labels.
+
+    The dtype and shapes are always checked; the values (every label in ``[0, K)``: a -1 would silently
+    take class K-1's loss, a K gives NaN) when they are concrete, i.e. not traced inside ``jit`` or
+    ``vmap`` (a traced caller checks its labels before tracing, as :func:`cgnb.engine.sweep.run_sweep` does).
+
+    Raises:
+      ValueError: labels not an integer (B,) array for (B, K) logits, or a concrete label outside ``[0, K)``.
+    """
+    try:
+        values = np.asarray(labels)
+    except jax.errors.TracerArrayConversionError:
+        values = None
+    shape, dtype = (values.shape, values.dtype) if values is not None else (labels.shape, labels.dtype)
+    if logits.ndim != 2 or shape != logits.shape[:1]:
+        raise ValueError(f"class labels must be (B,) for logits (B, K); got labels {shape} and logits {logits.shape}")
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(f"class labels must have an integer dtype, got {dtype}; convert whole-number labels with "
+                         f"labels.astype(int)")
+    if values is not None:
+        checks.labels_in_range("class labels", values, logits.shape[-1])
+    return jnp.asarray(labels)
+
+
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example softmax cross-entropy: logits (B, K), int labels (B,) -> (B,)."""
+    """Per-example softmax cross-entropy: logits (B, K), int labels (B,) in ``[0, K)`` -> (B,).
+
+    Raises:
+      ValueError: labels that :func:`check_labels` refuses.
+    """
+    labels = check_labels(logits, labels)
     return -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1)[:, 0]
 
 
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Fraction of rows whose arg-max equals the label: logits (B, K), labels (B,) -> scalar."""
-    return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+    """Fraction of rows whose arg-max equals the label: logits (B, K), labels (B,) in ``[0, K)`` -> scalar.
+
+    Raises:
+      ValueError: labels that :func:`check_labels` refuses.
+    """
+    return jnp.mean(jnp.argmax(logits, axis=-1) == check_labels(logits, labels))
 
 
 def logistic(logits: jax.Array, y: jax.Array) -> jax.Array:
@@ -88,5 +123,5 @@ class MLPLoss:
         return self.output_loss(nets.forward(params, x), y)
 
 
-__all__ = ["Params", "Loss", "OutputLoss", "mean_loss", "cross_entropy", "accuracy", "logistic", "binary_accuracy",
-           "squared_error", "MLPLoss"]
+__all__ = ["Params", "Loss", "OutputLoss", "mean_loss", "check_labels", "cross_entropy", "accuracy", "logistic",
+           "binary_accuracy", "squared_error", "MLPLoss"]

@@ -15,8 +15,12 @@ A stored run is the folder ``<results>/<chapter>/<name>/`` (:func:`cgnb.engine.p
   the variants it trained (:func:`variants_arrays`), so that :func:`replay_sweep` can
   recompute its first steps and compare.
 
-:func:`save_run` writes a run (both files atomically), :func:`load_run` reads one and checks
-that its stored config is what the chapter asks for (:class:`ConfigMismatch` lists what differs).
+``run.json`` is sealed to ``arrays.npz``: it records the digest of every array and the hash of its
+config (:mod:`cgnb.engine.runfiles`). :func:`save_run` writes a run (both files atomically);
+:func:`load_run` reads one, checks every field, the size of the arrays and the seal (an altered run
+is a :class:`StoredRunError`), warns (:class:`EngineChanged`) when this engine's fingerprint differs
+from the one that computed it, and checks that its stored config is what the chapter asks for
+(:class:`ConfigMismatch` lists what differs).
 
 Reference: ``numpy.savez_compressed`` and ``numpy.load(allow_pickle=False)`` (the ``.npz`` format).
 """
@@ -30,29 +34,26 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import jax
 import numpy as np
 
-from . import paths, store, sweep
+from . import paths, runfiles, store
+from .replay import DATA_ARRAYS, REPLAY_RECORDS, data_digest, replay_steps, replay_sweep, sweep_prefixes, variants_of
+from .runfiles import ARRAYS_FILE, RUN_FILE, StoredRunError, config_differences, config_hash
 from .sweep import SweepResult, Variants
-
-RUN_FILE, ARRAYS_FILE = "run.json", "arrays.npz"
-
-
-class StoredRunError(ValueError):
-    """A stored run is missing, unreadable or does not fit what was asked for."""
 
 
 class ConfigMismatch(StoredRunError):
     """The stored run was computed with another config than the one the chapter asks for."""
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of ``config`` (keys sorted, arrays by content): :func:`cgnb.engine.store.digest`."""
-    return store.digest(dict(config))
+class EngineChanged(UserWarning):
+    """A stored run was computed by an engine whose fingerprint differs from this one's; the replay test
+    (``tests/chapters/test_stored_runs.py``) says whether it still matches."""
 
 
 def _git(*args: str) -> str | None:
@@ -108,7 +109,8 @@ def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping
     ``config`` must be JSON-like (what the chapter sets, e.g. its notebook parameters for the run);
     ``arrays`` numbers, booleans or strings (no objects). Both files are written into a new folder
     beside the run's, which then replaces it, so an interrupted write leaves the previous run whole
-    and a reader never sees the files of two different writes together.
+    and a reader never sees the files of two different writes together; the new folders of writes
+    killed more than :data:`cgnb.engine.store.STALE_TEMP_S` seconds ago are removed.
     """
     folder = run_dir(chapter, name, directory)
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
@@ -116,13 +118,18 @@ def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping
         if array.dtype.hasobject:
             raise TypeError(f"array {key!r} has dtype object; store numbers, booleans or strings")
     json.dumps(dict(config))  # fails early, with the offending value, if the config is not JSON
-    text = json.dumps({"chapter": chapter, "name": name, **provenance(config, wall_s)}, indent=1, sort_keys=True)
+    sealed = {"chapter": chapter, "name": name, **provenance(config, wall_s),
+              "arrays_sha256": runfiles.array_digests(arrays)}
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{name}.*.new"):  # left by a write that was killed
+        if datetime.datetime.now().timestamp() - stale.stat().st_mtime > store.STALE_TEMP_S:
+            shutil.rmtree(stale, ignore_errors=True)
     new = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}.", suffix=".new"))
+    new.chmod(0o777 & ~store.umask())  # mkdtemp makes it 0700, whatever the umask
     old = folder.parent / f".{name}.old"
     try:
         store.atomic_write(new / ARRAYS_FILE, lambda fh: np.savez_compressed(fh, **arrays))
-        store.atomic_write(new / RUN_FILE, lambda fh: fh.write((text + "\n").encode()))
+        runfiles.write_json(new / RUN_FILE, sealed)
         shutil.rmtree(old, ignore_errors=True)
         if folder.exists():
             os.replace(folder, old)
@@ -131,16 +138,6 @@ def save_run(chapter: str, name: str, config: Mapping[str, Any], arrays: Mapping
         shutil.rmtree(new, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
     return folder
-
-
-def config_differences(stored: Mapping[str, Any], asked: Mapping[str, Any]) -> list[str]:
-    """One line per key whose value differs between two configs (compared canonically)."""
-    a, b = store.canonical(dict(stored)), store.canonical(dict(asked))
-    lines = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
-            lines.append(f"{key}: stored {a.get(key, '<absent>')!r}, asked {b.get(key, '<absent>')!r}")
-    return lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +152,11 @@ class StoredRun:
     @property
     def config(self) -> dict[str, Any]:
         return self.provenance["config"]
+
+    @property
+    def engine_matches(self) -> bool:
+        """Whether this engine's fingerprint is the one that computed the run."""
+        return self.provenance["engine"] == store.engine_fingerprint()
 
     @property
     def where(self) -> str:
@@ -177,7 +179,8 @@ class StoredRun:
         headed by the run's name (a table with an empty header row renders as a blank bar)."""
         p, m, env = self.provenance, self.provenance["machine"], self.provenance["environment"]
         rows = [("run", f"`{self.chapter}/{self.name}`"), ("config hash", f"`{p['config_hash'][:16]}`"),
-                ("engine fingerprint", f"`{p['engine'][:16]}`"),
+                ("engine fingerprint", f"`{p['engine'][:16]}`" + ("" if self.engine_matches else
+                                       " (this engine differs; the replay test checks it still matches)")),
                 ("git commit", f"`{(p['commit'] or 'unknown')[:12]}`" + (" (with local changes)" if p["dirty"] else "")),
                 ("machine", f"{m['backend']} ({m['device_kind']}), {m['cpu_cores']} CPU cores, {m['processor']}"),
                 ("JAX", f"{env['jax']} (jaxlib {env['jaxlib']}), numpy {env['numpy']}, optax {env['optax']}"),
@@ -186,12 +189,21 @@ class StoredRun:
 
     def sweep(self, prefix: str) -> SweepResult:
         """The sweep stored under ``prefix`` by :func:`sweep_arrays` (without parameters)."""
-        return SweepResult.from_arrays(_under(self.arrays, prefix, self))
+        return self._decode(prefix, SweepResult.from_arrays)
 
     def variants(self, prefix: str) -> Variants:
         """The variants stored under ``prefix`` by :func:`variants_arrays`."""
-        a = _under(self.arrays, prefix, self)
-        return Variants(a["labels"], a["pristine"], a["seed"], a["c"], a["noise"])
+        return self._decode(prefix, lambda a: Variants(a["labels"], a["pristine"], a["seed"], a["c"], a["noise"]))
+
+    def _decode(self, prefix: str, decode: Callable[[dict[str, np.ndarray]], Any]) -> Any:
+        try:
+            return decode(_under(self.arrays, prefix, self))
+        except StoredRunError:
+            raise
+        except (KeyError, TypeError, ValueError) as error:
+            raise StoredRunError(f"stored run {self.chapter}/{self.name}: its arrays under {prefix!r} cannot be "
+                                 f"read ({type(error).__name__}: {error}); recompute it with "
+                                 f"`{runfiles.recompute_command(self.chapter, self.name)}`") from error
 
     def tree(self, prefix: str) -> dict[str, np.ndarray]:
         """The arrays stored under ``prefix`` (``prefix/<name>``) as a dict by name."""
@@ -211,20 +223,24 @@ def load_run(chapter: str, name: str, config: Mapping[str, Any] | None = None, *
     """Read the stored run ``<chapter>/<name>``; with ``config``, check it is the one stored.
 
     Raises:
-      StoredRunError: the run is missing or unreadable (the message says how to compute it).
+      StoredRunError: the run is missing, unreadable, malformed or altered since it was written
+        (:func:`cgnb.engine.runfiles.read_run`; the message says what differs and how to compute it).
       ConfigMismatch: ``config`` differs from the stored config; the message lists each difference.
+
+    Warns:
+      EngineChanged: the run was computed by an engine with another fingerprint.
     """
     folder = run_dir(chapter, name, directory)
-    make = f"python scripts/store_run.py {chapter} {name}"
+    make = runfiles.recompute_command(chapter, name)
     if not (folder / RUN_FILE).is_file() or not (folder / ARRAYS_FILE).is_file():
         raise StoredRunError(f"no stored run {chapter}/{name} in {folder.parent} (it needs {RUN_FILE} and "
                              f"{ARRAYS_FILE}); compute it with `{make}` or point CGNB_RESULTS_DIR at the "
                              f"book's results folder")
-    try:
-        prov = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
-        arrays = store.read_arrays(folder / ARRAYS_FILE)
-    except (ValueError, OSError) as error:
-        raise StoredRunError(f"stored run {chapter}/{name} is unreadable ({error}); recompute it with `{make}`") from error
+    prov, arrays = runfiles.read_run(folder, chapter, name)
+    if prov["engine"] != store.engine_fingerprint():
+        warnings.warn(f"stored run {chapter}/{name} was computed by engine {prov['engine'][:12]}..., this engine is "
+                      f"{store.engine_fingerprint()[:12]}...; the replay test (tests/chapters/test_stored_runs.py) "
+                      f"checks that it still matches", EngineChanged, stacklevel=2)
     if config is not None:
         differences = config_differences(prov["config"], config)
         if differences:
@@ -248,47 +264,6 @@ def variants_arrays(prefix: str, variants: Variants) -> dict[str, np.ndarray]:
     labels = variants.labels.astype(np.uint8) if variants.labels.max() < 256 else variants.labels
     return {f"{prefix}/labels": labels, f"{prefix}/pristine": variants.pristine, f"{prefix}/seed": variants.seed,
             f"{prefix}/c": variants.c, f"{prefix}/noise": variants.noise}
-
-
-DATA_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def data_digest(data) -> str:
-    """sha256 (hex) of a dataset's training and test arrays (:func:`cgnb.engine.store.digest` of them by
-    name): which data a stored run was computed on."""
-    return store.digest({name: getattr(data, name) for name in DATA_ARRAYS})
-
-
-def replay_sweep(run: StoredRun, prefix: str, variants_prefix: str, data, steps: int
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Recompute the first ``steps`` steps of the sweep ``prefix`` of ``run`` with this engine.
-
-    The sweep's stored config is shortened to ``steps`` (its recording interval kept) and trained
-    on ``data`` with the stored variants, without the cache.
-
-    Returns:
-      ``(steps, stored, replayed)``: the record steps both hold (R,) and, per record name, the
-      stored and the recomputed values at those steps (V, R[, K]).
-
-    Raises:
-      StoredRunError: ``steps`` is not a multiple of the sweep's recording interval, or ``data`` is
-        not the data the run was computed on.
-    """
-    stored = run.sweep(prefix)
-    config = stored.config
-    if steps < config.record_every or steps % config.record_every or steps > config.steps:
-        raise StoredRunError(f"replay steps must be a multiple of the sweep's record_every ({config.record_every}) "
-                             f"and at most its {config.steps} steps; got {steps}")
-    want = run.config.get("data_sha256")
-    if want is not None and data_digest(data) != want:
-        raise StoredRunError(f"stored run {run.chapter}/{run.name} was computed on other data (sha256 "
-                             f"{want[:12]}...) than the data given ({data_digest(data)[:12]}...)")
-    short = dataclasses.replace(config, steps=steps, chunk_steps=None, keep_params=False)
-    replayed = sweep.run_sweep(short, data, run.variants(variants_prefix), cache=False, progress=False)
-    shared = np.intersect1d(stored.steps, replayed.steps)
-    i_stored, i_replayed = np.searchsorted(stored.steps, shared), np.searchsorted(replayed.steps, shared)
-    return (shared, {k: np.asarray(v)[:, i_stored] for k, v in stored.records.items()},
-            {k: np.asarray(replayed.records[k])[:, i_replayed] for k in stored.records})
 
 
 # ----------------------------------------------------------------------------- a chapter's stored runs
@@ -369,6 +344,15 @@ class Catalog:
         sweep_prefix, variants_prefix = self.replay_prefixes
         data = self.setting(run.name).load_data()
         return replay_sweep(run, sweep_prefix, variants_prefix, data, steps or self.replay_steps)
+
+    def replay_all(self, run: StoredRun, records: int = REPLAY_RECORDS) -> dict[str, tuple]:
+        """:func:`replay_sweep` of every sweep of the run (:func:`sweep_prefixes`) over its first ``records``
+        trained records (at least the ``replay_steps`` of the catalog's replayed sweep), each with the stored
+        variants it was trained on (:func:`variants_of`): ``{sweep prefix: (steps, stored, replayed)}``."""
+        data = self.setting(run.name).load_data()
+        return {prefix: replay_sweep(run, prefix, variants_of(run, prefix), data, replay_steps(
+            run.sweep(prefix).config, records, self.replay_steps if prefix == self.replay_prefixes[0] else 0))
+            for prefix in sweep_prefixes(run)}
 
 
 @dataclasses.dataclass

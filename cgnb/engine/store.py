@@ -2,13 +2,17 @@
 
 A key (:func:`key`) hashes a kind, the canonical JSON of a config (arrays by content, dtype
 and shape: :func:`canonical`, :func:`digest`), the engine sources that can change results
-(:func:`engine_fingerprint`), the software environment (:func:`environment`), cgnb's version and
-:data:`FORMAT`. Entries are
-``.npz`` files read with ``allow_pickle=False``; structure travels as JSON inside them. Writes
-are atomic (:func:`atomic_write`); an unreadable entry is a cache miss: it is reported with a
-warning, moved aside as ``<name>.corrupt-<time>`` and recomputed (:func:`read_entry`).
-:func:`memoize` stores pytrees of dicts/lists/tuples of arrays and Python scalars; sweeps keep
-their checkpoints and results here too. ``CGNB_NO_CACHE`` is read by :func:`enabled` only.
+(:func:`engine_fingerprint`), the software environment and every JAX setting or XLA flag that can
+change a result (:func:`environment`), cgnb's version and :data:`FORMAT`. Entries are ``.npz``
+files read with ``allow_pickle=False``; structure travels as JSON inside them, and each entry
+carries the digest of its arrays (:data:`SEAL`), checked on read. Writes are atomic
+(:func:`atomic_write`) and create files as the umask says; temporary files a killed process left
+behind are removed once stale (:func:`remove_stale_temps`). An unreadable or edited entry is a
+cache miss: it is reported with a warning, moved aside as ``<name>.corrupt-<time>`` and
+recomputed (:func:`read_entry`). A cache folder that cannot be written is detected before
+anything is computed (:func:`check_writable`). :func:`memoize` stores pytrees of
+dicts/lists/tuples of arrays and Python scalars; sweeps keep their checkpoints and results here
+too. ``CGNB_NO_CACHE`` is read by :func:`enabled` only.
 
 Reference: the ``.npz`` format (``numpy.lib.format``), read with ``allow_pickle=False``.
 """
@@ -31,11 +35,24 @@ import numpy as np
 from . import paths
 
 T = TypeVar("T")
-FORMAT = 2  # bump when the meaning of stored files changes
+FORMAT = 3  # bump when the meaning of stored files changes
+#: The member of every entry that holds the digest of its other arrays (:func:`digest`).
+SEAL = "__sha256__"
+#: Seconds after which a temporary file of :func:`atomic_write` is left over from a killed process (no
+#: write takes this long), and :func:`remove_stale_temps` removes it.
+STALE_TEMP_S = 3600
+#: JAX settings that change what a computation gives (random bits, precision, the compiled program),
+#: part of :func:`environment` and so of every key.
+RESULT_SETTINGS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_default_prng_impl",
+                   "jax_threefry_partitionable", "jax_random_seed_offset", "jax_enable_custom_prng",
+                   "jax_high_dynamic_range_gumbel", "jax_numpy_dtype_promotion", "jax_softmax_custom_jvp",
+                   "jax_use_direct_linearize", "jax_disable_jit", "jax_disable_most_optimizations",
+                   "jax_exec_time_optimization_effort", "jax_memory_fitting_effort", "jax_optimization_level",
+                   "jax_allow_f16_reductions")
 ENGINE_DIR = Path(__file__).resolve().parent
 #: Engine modules that cannot change a computed result (paths relative to the engine folder).
 NOT_RESULTS = ("aot.py", "book.py", "claims.py", "display.py", "ledger.py", "paths.py", "plots.py", "profiles.py",
-               "runs.py")
+               "replay.py", "runfiles.py", "runs.py")
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
@@ -75,14 +92,18 @@ def engine_fingerprint() -> str:
 
 
 def environment() -> dict[str, Any]:
-    """The software that computes results: library versions, the backend and the precision flags."""
+    """What computes results besides the code: library versions, the backend and its device kind, the JAX
+    settings of :data:`RESULT_SETTINGS` (the PRNG implementation, ``threefry_partitionable``, precision, ...)
+    and ``$XLA_FLAGS``."""
     import jaxlib
     import optax
 
+    settings = {name: str(getattr(jax.config, name, None)) for name in RESULT_SETTINGS}
     return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
-            "optax": optax.__version__, "backend": jax.default_backend(),
+            "optax": optax.__version__, "backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind,
             "x64": bool(jax.config.jax_enable_x64),
-            "matmul_precision": str(jax.config.jax_default_matmul_precision)}
+            "matmul_precision": str(jax.config.jax_default_matmul_precision),
+            "settings": settings, "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def canonical(value: Any) -> Any:
@@ -129,6 +150,57 @@ class CorruptEntry(ValueError):
     """A stored file that cannot be read as what it should hold."""
 
 
+class CacheUnwritable(OSError):
+    """The result cache folder cannot be written; the message says how to point it elsewhere or turn it off."""
+
+
+def umask() -> int:
+    """The process's file-mode creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and write and remove a probe file in it, before anything is computed.
+
+    Raises:
+      CacheUnwritable: the folder cannot be created or written (read-only, a file in its place, full disk);
+        the message names ``CGNB_CACHE_DIR`` and ``CGNB_NO_CACHE``.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise CacheUnwritable(
+            f"the result cache folder {folder} cannot be written ({type(error).__name__}: {error}); nothing was "
+            f"computed. Point CGNB_CACHE_DIR at a writable folder, or set CGNB_NO_CACHE=1 to compute without "
+            f"the cache") from error
+
+
+def remove_stale_temps(folder: Path, *, older_than: float = STALE_TEMP_S, pattern: str = ".*.tmp") -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write` in ``folder`` (``.<name>.<random>.tmp``, or those
+    ``pattern`` matches) not modified for ``older_than`` seconds: left over from a process killed between
+    writing and renaming.
+
+    Returns:
+      The files removed (one that another process removed first is left out).
+    """
+    removed = []
+    now = datetime.datetime.now().timestamp()
+    for tmp in Path(folder).glob(pattern):
+        try:
+            if now - tmp.stat().st_mtime > older_than and tmp.is_file():
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """``write(file)`` into a temporary file beside ``path``, fsync it, then ``os.replace`` it into place.
 
@@ -139,6 +211,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes it 0600, whatever the umask
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -150,13 +223,32 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Store named arrays as one ``.npz`` file, atomically; object arrays are refused."""
+    """Store named arrays as one ``.npz`` file, atomically, sealed with their digest (:data:`SEAL`, checked by
+    :func:`read_sealed`); object arrays are refused."""
     arrays = {name: np.asarray(a) for name, a in arrays.items()}
     for name, array in arrays.items():
         if array.dtype.hasobject:
             raise TypeError(f"array {name!r} has dtype object, which npz can only store pickled; "
                             f"store numbers, booleans or strings")
-    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    if SEAL in arrays:
+        raise ValueError(f"{SEAL!r} is the name of the seal; name the array otherwise")
+    atomic_write(path, lambda fh: np.savez(fh, **arrays, **{SEAL: np.array(digest(arrays))}))
+
+
+def read_sealed(path: Path) -> dict[str, np.ndarray]:
+    """The arrays :func:`write_arrays` stored in ``path``, their seal checked and removed.
+
+    Raises:
+      CorruptEntry: the file is unreadable, has no seal, or its arrays no longer match it (edited).
+      FileNotFoundError: there is no file.
+    """
+    arrays = read_arrays(path)
+    if SEAL not in arrays:
+        raise CorruptEntry(f"{path} has no seal ({SEAL}): it was not written by this version of cgnb")
+    seal = str(arrays.pop(SEAL))
+    if digest(arrays) != seal:
+        raise CorruptEntry(f"{path} does not match its seal: its arrays were changed after it was written")
+    return arrays
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -187,16 +279,16 @@ def set_aside(path: Path, reason: str) -> Path:
 
 
 def read_entry(path: Path, decode: Callable[[dict[str, np.ndarray]], T]) -> T | None:
-    """``decode(read_arrays(path))``, or None when there is no file or it cannot be read or decoded.
+    """``decode(read_sealed(path))``, or None when there is no file or it cannot be read or decoded.
 
-    An unusable file (truncated, empty, garbage, pickled data, the wrong structure: any
-    exception of ``read_arrays`` or ``decode``) is moved aside with a warning (:func:`set_aside`).
+    An unusable file (truncated, empty, garbage, pickled data, edited after it was written, the wrong
+    structure: any exception of ``read_sealed`` or ``decode``) is moved aside with a warning (:func:`set_aside`).
     """
     path = Path(path)
     if not path.is_file():
         return None
     try:
-        return decode(read_arrays(path))
+        return decode(read_sealed(path))
     except FileNotFoundError:
         return None
     except Exception as error:
@@ -263,6 +355,9 @@ def memoize(name: str, config: Any, compute: Callable[[], T], *, directory: Path
     ``<directory or cache_dir()>/<name>-<key>.npz`` and returned with jax arrays as numpy
     arrays, as it will read back. Pass a chapter's module in ``sources`` so that editing its
     code recomputes. With the cache off (:func:`enabled`) nothing is read or written.
+
+    Raises:
+      CacheUnwritable: the result is not stored yet and the folder cannot be written (before computing).
     """
     folder = Path(directory) if directory is not None else paths.cache_dir()
     path = folder / f"{name}-{key(name, config, sources=sources)}.npz"
@@ -271,6 +366,8 @@ def memoize(name: str, config: Any, compute: Callable[[], T], *, directory: Path
     stored = read_entry(path, lambda arrays: (decode_tree(arrays),))
     if stored is not None:
         return stored[0]
+    check_writable(folder)
+    remove_stale_temps(folder)
     result = _as_numpy(compute())
     write_tree(path, result)
     return result

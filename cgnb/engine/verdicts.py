@@ -77,7 +77,8 @@ def as_values(values: float | Sequence[float] | np.ndarray, what: str) -> np.nda
         try:
             number = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise TypeError(f"{what}: every value must be a real number, got {type(value).__name__} {value!r}") from None
+            raise TypeError(f"{what}: every value must be a real number, got {type(value).__name__} "
+                            f"{value!r:.40}") from None
         if not math.isfinite(number):
             raise ValueError(f"{what}: a measured value is {number}; a claim cannot rest on it (the computation "
                              f"behind it failed, e.g. an empty group or a diverged run). Fix the measurement.")

@@ -1,5 +1,6 @@
-"""The replay check of every stored run in the book (book/results/): its first steps, recomputed now on this
-machine from its stored config and variants, must match its stored records.
+"""The replay check of every stored run in the book (book/results/): the first REPLAY_RECORDS trained records of
+every sweep it holds, recomputed now on this machine from the sweep's stored config and variants, must match
+its stored records (reading the run first checks its seal: cgnb.engine.runfiles).
 
 A stored run holds results too slow to recompute on every build; this test is what keeps it honest. When the
 engine or a chapter's setting changes what a run computes, the replay differs and the test names the run and
@@ -17,6 +18,7 @@ import pytest
 
 from cgnb.chapters import all_chapters
 from cgnb.engine import paths
+from cgnb.engine.replay import REPLAY_RECORDS, sweep_prefixes
 
 ATOL, RTOL = 1e-3, 1e-3
 
@@ -57,11 +59,18 @@ def test_the_comparison_flags_drift_and_nothing_else():
 
 @pytest.mark.parametrize("chapter,name", CASES)
 def test_stored_run_replays(chapter, name):
+    """Every sweep of the run, over its first REPLAY_RECORDS trained records (each with its own variants)."""
     catalog = CATALOGS[chapter]
-    run = catalog.load(name)  # checks the stored config against the chapter's setting, and the data
-    steps, stored, replayed = catalog.replay(run)
-    bad = differences(stored, replayed)
-    assert not bad, (f"stored run {chapter}/{name} no longer matches the engine over its first {steps[-1]} steps "
-                     f"({len(bad)} records differ beyond {ATOL} + {RTOL} x |stored|):\n  " + "\n  ".join(bad)
-                     + f"\nIf the change is intended, regenerate it: python scripts/store_run.py {chapter} {name} "
-                       f"(and commit book/results/{chapter}/{name}/).")
+    run = catalog.load(name)  # checks the seal, the stored config against the chapter's setting, and the data
+    replays = catalog.replay_all(run)
+    assert set(replays) == set(sweep_prefixes(run)) and catalog.replay_prefixes[0] in replays
+    failures = []
+    for prefix, (steps, stored, replayed) in sorted(replays.items()):
+        assert len(steps) >= 1 + REPLAY_RECORDS, f"{prefix}: only the records at steps {steps} were compared"
+        bad = differences(stored, replayed)
+        if bad:
+            failures.append(f"sweep {prefix!r} over its first {steps[-1]} steps ({len(bad)} records differ beyond "
+                            f"{ATOL} + {RTOL} x |stored|):\n    " + "\n    ".join(bad))
+    assert not failures, (f"stored run {chapter}/{name} no longer matches the engine:\n  " + "\n  ".join(failures)
+                          + f"\nIf the change is intended, regenerate it: python scripts/store_run.py {chapter} {name} "
+                            f"(and commit book/results/{chapter}/{name}/).")

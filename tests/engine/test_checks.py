@@ -113,3 +113,99 @@ def test_empty_batches_and_mismatched_shapes_are_clear_errors():
         nets.forward(params, jnp.zeros((2, 5)))
     with pytest.raises(ValueError, match="same leading size B"):
         pergrad.per_example_grads(loss, params, jnp.zeros((2, 4)), jnp.zeros((3,), jnp.int32))
+
+
+# ---------------------------------------------------------------------------- non-finite and out-of-range inputs
+
+
+def tiny_data(x_train=None, y_train=None, x_test=None, y_test=None):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(8, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1], np.int32)
+    pick = lambda given, default: default if given is None else given
+    return data.Dataset(pick(x_train, x), pick(y_train, y), pick(x_test, x), pick(y_test, y), "toy", "toy")
+
+
+def test_finite_array_names_the_first_non_finite_entry():
+    x = np.zeros((3, 2), np.float32)
+    x[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"x holds 1 non-finite values \(the first, inf, at index \(2, 1\)\)"):
+        checks.finite_array("x", x)
+    with pytest.raises(ValueError, match="must hold real numbers, got dtype <U1"):
+        checks.finite_array("x", np.array(["a"]))
+    with pytest.raises(ValueError, match=r"x must have 2 axes, got shape \(3,\)"):
+        checks.finite_array("x", np.zeros(3), ndim=2)
+
+
+def test_integer_array_refuses_values_an_int64_cannot_hold():
+    with pytest.raises(ValueError, match=r"y must be <= 2147483647, got 4294967298 at flat position 1"):
+        checks.integer_array("y", np.array([0, 2 ** 32 + 2], np.uint64), maximum=2 ** 31 - 1)
+    with pytest.raises(ValueError, match=r"y must be <= 9223372036854775807"):
+        checks.integer_array("y", np.array([2 ** 64 - 1], np.uint64))
+
+
+def nan_pixel_in_x_train():
+    x = tiny_data().x_train.copy()
+    x[3, 2] = np.nan
+    return tiny_data(x_train=x)
+
+
+@pytest.mark.parametrize("make, message", [
+    (nan_pixel_in_x_train, r"x_train holds 1 non-finite values \(the first, nan, at index \(3, 2\)\)"),
+    (lambda: tiny_data(x_test=np.full((8, 4), np.nan, np.float32)), r"x_test holds 32 non-finite values"),
+    (lambda: tiny_data(x_test=np.full((8, 4), np.inf, np.float32)), r"x_test holds 32 non-finite values"),
+    (lambda: tiny_data(y_train=np.array([0, 1, 2, 0, 1, 2, 0, 1], float)),
+     r"y_train must be an array of an integer dtype, got float64; convert whole-number labels"),
+    (lambda: tiny_data(y_train=np.array([0, 1, 2, 0, 1, 2, 0, 2 ** 32 + 2], np.int64)),
+     r"y_train must be <= 2147483647, got 4294967298 at flat position 7"),
+    (lambda: tiny_data(x_train=np.zeros((0, 4), np.float32), y_train=np.zeros(0, np.int32)),
+     r"the train set is empty \(x_train has shape \(0, 4\)\)"),
+    (lambda: tiny_data(x_test=np.zeros((0, 4), np.float32), y_test=np.zeros(0, np.int32)),
+     r"the test set is empty"),
+])
+def test_run_sweep_refuses_data_it_cannot_train_on(make, message):
+    ds = make()
+    config = sweep.SweepConfig(sizes=(4, 3), steps=2, record_every=1, batch_size=4)
+    variants = sweep.Variants(np.zeros((1, len(ds.y_train)), np.int64), np.ones((1, len(ds.y_train)), bool))
+    with pytest.raises(sweep.ConfigError, match=message):
+        sweep.run_sweep(config, ds, variants, cache=False, progress=False)
+    with pytest.raises(ValueError, match=message):
+        data.validate(ds)
+
+
+def test_loaded_labels_are_range_checked_before_they_are_stored_as_int32():
+    x = np.zeros((2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"y_train must be <= 2147483647, got 4294967298"):
+        data._finish(x, np.array([0, 2 ** 32 + 2]), x, np.array([0, 1]), "toy", "toy")
+
+
+def test_fractional_layer_widths_are_refused_not_truncated():
+    with pytest.raises(sweep.ConfigError, match=r"sizes must hold integers, got \[8.9, 16.7, 3.2\]"):
+        sweep.SweepConfig(sizes=(8.9, 16.7, 3.2), steps=2, record_every=1)
+    assert sweep.SweepConfig(sizes=(8.0, 3.0), steps=2, record_every=1).sizes == (8, 3)
+
+
+def test_variant_labels_beyond_int32_are_refused_not_wrapped():
+    with pytest.raises(sweep.ConfigError, match=r"Variants.labels must be <= 2147483647, got 4294967298"):
+        sweep.Variants(np.array([[0, 2 ** 32 + 2]]), np.ones((1, 2), bool))
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 1, -1, 0], r"class labels must lie in \[0, 3\) for 3 classes, got \[-1\]"),
+    ([0, 1, 3, 0], r"class labels must lie in \[0, 3\) for 3 classes, got \[3\]"),
+    (np.array([0.0, 1.0, 2.0, 0.0]), "class labels must have an integer dtype, got float64"),
+    ([0, 1, 2], r"class labels must be \(B,\) for logits \(B, K\); got labels \(3,\) and logits \(4, 3\)"),
+])
+def test_public_loss_functions_validate_their_labels(labels, message):
+    import jax.numpy as jnp
+
+    from cgnb.engine import losses
+
+    logits = jnp.zeros((4, 3))
+    for metric in (losses.cross_entropy, losses.accuracy):
+        with pytest.raises(ValueError, match=message):
+            metric(logits, np.asarray(labels))
+    params = sweep.init_params(0, sweep.ModelConfig(sizes=(2, 3)))
+    with pytest.raises(ValueError, match=message):
+        sweep.per_example_loss(params, jnp.zeros((4, 2)), np.asarray(labels))
+    assert jax.jit(losses.cross_entropy)(logits, jnp.array([0, 1, 2, 0])).shape == (4,)  # traced: shapes only

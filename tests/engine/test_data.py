@@ -59,6 +59,41 @@ def test_tfds_offline_fails_fast(monkeypatch, tmp_path):
         data.load_mnist("tfds", data_dir=str(tmp_path))
 
 
+class FakeMnistBuilder:
+    """What ``load_tfds`` uses of a tfds builder (``data_dir``, ``download_and_prepare``, ``as_dataset``), serving
+    uint8 28x28x1 images and int64 labels as tfds's MNIST does, without a download or TensorFlow (which
+    ``tfds.testing.mock_data`` needs)."""
+
+    def __init__(self, name, data_dir=None):
+        assert name == "mnist"
+        self.data_dir, self.prepared = data_dir, False
+
+    def download_and_prepare(self):
+        self.prepared = True
+
+    def as_dataset(self, split, batch_size):
+        assert self.prepared and batch_size == -1
+        rng = np.random.default_rng({"train": 0, "test": 1}[split])
+        n = {"train": 60, "test": 20}[split]
+        return {"image": rng.integers(0, 256, size=(n, 28, 28, 1), dtype=np.uint8),
+                "label": rng.integers(0, 10, size=n, dtype=np.int64)}
+
+
+def test_tfds_success_path_without_a_download(monkeypatch, tmp_path):
+    """The path a Colab run with the paper profile takes first: tfds's arrays become a checked Dataset."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setattr(data, "_online", lambda *a, **k: True)
+    monkeypatch.setattr(tfds, "builder", FakeMnistBuilder)
+    monkeypatch.setattr(tfds, "as_numpy", lambda tree: tree)
+    mnist = data.load_mnist("tfds", data_dir=str(tmp_path))
+    assert mnist.source == "tfds" and mnist.x_train.shape == (60, 784) and mnist.x_test.shape == (20, 784)
+    assert mnist.x_train.dtype == np.float32 and 0.0 <= mnist.x_train.min() and mnist.x_train.max() <= 1.0
+    assert mnist.y_train.dtype == np.int32 and set(mnist.y_train) <= set(range(10))
+    builder = FakeMnistBuilder("mnist")
+    builder.download_and_prepare()
+    np.testing.assert_array_equal(mnist.y_test, builder.as_dataset("test", -1)["label"])
+
+
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 0.75, 1.0])
 def test_label_noise_fraction_mask_and_proper_accuracy(fraction):
     labels = np.repeat(np.arange(10, dtype=np.int32), 200)

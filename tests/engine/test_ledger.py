@@ -1,6 +1,10 @@
 import json
 import os
+import subprocess
+import sys
+import textwrap
 
+import numpy as np
 import pytest
 
 from cgnb.engine import ledger
@@ -138,3 +142,84 @@ def test_a_run_decides_a_binomial_band_on_its_own_number_of_examples(tmp_path):
     assert "of 3 examples" in few.record["band"] and "of 5,000 examples" in many.record["band"]
     with pytest.raises(ValueError, match="no binomial part"):
         ledger.Ledger(CHAPTER, directory=tmp_path).decide("C9.2", [1.0], examples=10)
+
+
+@pytest.mark.parametrize("values, error, match", [
+    ("0.5", TypeError, r"C9.1 \(fits, 25 %\): every value must be a real number, got str '0.5'"),
+    (np.array([True, False]), TypeError, r"C9.1 \(fits, 25 %\): every value must be a real number, got bool True"),
+    ([10 ** 400], TypeError, r"C9.1 \(fits, 25 %\): every value must be a real number, got int 1000000000"),
+    ([1.0, float("inf")], ValueError, r"C9.1 \(fits, 25 %\): a measured value is inf"),
+])
+def test_values_that_are_not_finite_numbers_are_defects_naming_the_claim(tmp_path, values, error, match):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    with pytest.raises(error, match=match):
+        book.decide("C9.1", values, cell="25 %")
+    assert book.records == {} and not list(tmp_path.glob("*"))
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), "0.5"])
+def test_a_non_finite_or_string_threshold_never_reaches_a_record(threshold):
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        Rule("fits", "final training accuracy", ">=", threshold, "the paper's level")
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_record_holding_a_non_finite_number_is_malformed(tmp_path, number):
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    book.decide("C9.1", [1.0])
+    book.decide("C9.2", [1.0])
+    book.finish()
+    text = (tmp_path / "toy.jsonl").read_text().splitlines()
+    record = json.loads(text[0])
+    text[0] = json.dumps(record).replace(f'"threshold": {record["threshold"]}', f'"threshold": {number}')
+    (tmp_path / "toy.jsonl").write_text("\n".join(text) + "\n")
+    with pytest.raises(ledger.LedgerFileError, match=r"toy.jsonl, line 1: .*must be finite"):
+        ledger.load_records(tmp_path)
+
+
+RUN_ONE_CHAPTER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from cgnb.engine import ledger
+    from cgnb.engine.book import Chapter
+    from cgnb.engine.claims import Band, Claim, Rule
+    fits = Rule("fits", "final training accuracy", ">=", 0.99, "the paper's level", band=Band("range"))
+    chapter = Chapter("toy", 9, "Toy", (Claim("C9.1", "it fits", rules=(fits,)),))
+    book = ledger.Ledger(chapter, directory=Path(sys.argv[1]))
+    value = float(sys.argv[2])
+    for cell in range(20):
+        book.decide("C9.1", [value], cell=str(cell))
+        time.sleep(0.01)
+    book.finish()
+""")
+
+
+def test_two_processes_running_one_chapter_publish_one_run_each_never_a_mix(tmp_path):
+    """Two processes open one chapter's ledger a moment apart, check and finish: the published file holds one
+    run's records, all of them, never a mix; neither empties the other's running file."""
+    script = tmp_path / "run_chapter.py"
+    script.write_text(RUN_ONE_CHAPTER)
+    claims = tmp_path / "claims"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, str(script), str(claims), value], env=env) for value in ("1.0", "0.5")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    records = published(claims)
+    assert len(records) == 20 and len({r["verdict"] for r in records}) == 1
+    assert sorted(int(r["cell"]) for r in records) == list(range(20))
+    assert not list(claims.glob("*.running")) and not list(claims.glob("*.tmp"))
+
+
+def test_finish_removes_the_stale_files_of_killed_runs_and_keeps_live_ones(tmp_path):
+    killed, fresh = tmp_path / "toy.jsonl.1-aaaa.running", tmp_path / "toy.jsonl.2-bbbb.running"
+    half = tmp_path / "toy.jsonl.cccc.tmp"
+    other = tmp_path / "toy@fashion-60k.jsonl.3-dddd.running"
+    for file in (killed, fresh, half, other):
+        file.write_text("{}\n")
+    for file in (killed, half, other):
+        old = file.stat().st_mtime - 2 * ledger.STALE_S
+        os.utime(file, (old, old))
+    book = ledger.Ledger(CHAPTER, directory=tmp_path)
+    book.decide("C9.1", [1.0])
+    book.decide("C9.2", [1.0])
+    book.finish()
+    assert not killed.exists() and not half.exists() and fresh.exists() and other.exists()

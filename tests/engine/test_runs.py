@@ -1,12 +1,13 @@
 """Tests of cgnb.engine.runs: stored runs with provenance, the config check, and the replay of a stored sweep."""
 import dataclasses
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cgnb.engine import data as cdata
-from cgnb.engine import runs, store, sweep
+from cgnb.engine import replay, runs, store, sweep
 
 CONFIG = {"source": "fashion", "n_train": 60000, "noise_levels": [0.0, 0.5], "width": 2048}
 
@@ -212,3 +213,59 @@ def test_stored_runs_are_available_in_a_checkout_or_with_the_variable(tmp_path, 
     assert not runs.available()
     monkeypatch.setenv("CGNB_RESULTS_DIR", str(tmp_path))
     assert runs.available()
+
+
+@dataclasses.dataclass(frozen=True)
+class _TinySetting:
+    """A setting whose data is the tiny sweep's."""
+
+    data: Any = dataclasses.field(compare=False)
+
+    def load_data(self):
+        return self.data
+
+    def as_dict(self):
+        return {"tiny": True}
+
+    def describe(self):
+        return "tiny"
+
+
+def test_replay_all_covers_every_sweep_of_a_run_with_its_own_variants(tmp_path, tiny_sweep):
+    import jax
+
+    data, variants, result = tiny_sweep
+    others = sweep.Variants.noise_grid(jax.random.PRNGKey(1), data.y_train, [0.25], seeds=[3])
+    other = sweep.run_sweep(dataclasses.replace(result.config, steps=40), data, others, cache=False, progress=False)
+    arrays = {**runs.sweep_arrays("s", result), **runs.variants_arrays("v", variants),
+              **runs.sweep_arrays("t", other), **runs.variants_arrays("w", others), "summary/x": np.zeros(3)}
+    setting = _TinySetting(data)
+    catalog = runs.Catalog("ch9", {"tiny": setting}, compute=None, arrays=None, read=None,
+                           replay_prefixes=("s", "v"), replay_steps=50)
+    runs.save_run("ch9", "tiny", catalog.config("tiny", data), arrays, wall_s=1, directory=tmp_path)
+    run = catalog.load("tiny", directory=tmp_path)
+    assert replay.sweep_prefixes(run) == ["s", "t"]
+    assert replay.variants_of(run, "s") == "v" and replay.variants_of(run, "t") == "w"
+    replays = catalog.replay_all(run)
+    assert sorted(replays) == ["s", "t"]
+    np.testing.assert_array_equal(replays["s"][0], [0, 10, 20, 30, 40, 50])  # the catalog's 50 replay steps
+    np.testing.assert_array_equal(replays["t"][0], [0, 10, 20, 30])  # REPLAY_RECORDS trained records
+    for prefix, (steps, stored, replayed) in replays.items():
+        for k in stored:
+            np.testing.assert_allclose(replayed[k], stored[k], rtol=1e-5, atol=1e-6, err_msg=f"{prefix}/{k}")
+
+
+def test_a_sweep_whose_variants_are_not_stored_cannot_be_replayed(tmp_path, tiny_sweep):
+    data, variants, result = tiny_sweep
+    arrays = {**runs.sweep_arrays("s", result), **runs.variants_arrays("v", variants[:1])}
+    runs.save_run("ch9", "tiny", {}, arrays, wall_s=1, directory=tmp_path)
+    run = runs.load_run("ch9", "tiny", directory=tmp_path)
+    with pytest.raises(runs.StoredRunError, match=r"0 of the stored variant sets \['v'\] fit the sweep 's'"):
+        replay.variants_of(run, "s")
+
+
+def test_replay_steps_cover_the_records_asked_for_within_the_sweep():
+    config = sweep.SweepConfig(sizes=(4, 3), steps=60, record_every=10)
+    assert replay.replay_steps(config, 3) == 30
+    assert replay.replay_steps(config, 3, at_least=45) == 50
+    assert replay.replay_steps(config, 9) == 60

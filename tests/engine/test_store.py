@@ -290,3 +290,97 @@ def test_no_cache_env_recomputes_and_writes_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("CGNB_NO_CACHE", "1")
     store.memoize("exp", {}, compute, directory=tmp_path / "off")
     assert len(calls) == 2 and not (tmp_path / "off").exists()
+
+
+# ---------------------------------------------------------------------------- reliability (issue 24)
+
+
+@pytest.mark.parametrize("setting, value", [("jax_default_prng_impl", "rbg"), ("jax_threefry_partitionable", False)])
+def test_key_depends_on_the_prng_implementation_and_partitionable_flag(setting, value):
+    import jax
+
+    before = store.key("k", {})
+    old = getattr(jax.config, setting)
+    jax.config.update(setting, value)
+    try:
+        assert store.key("k", {}) != before
+    finally:
+        jax.config.update(setting, old)
+    assert store.key("k", {}) == before
+
+
+def test_key_depends_on_xla_flags(monkeypatch):
+    before = store.key("k", {})
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
+    assert store.key("k", {}) != before
+
+
+def test_an_edited_entry_is_recomputed_like_a_corrupt_one(tmp_path):
+    compute, calls = counting({"x": np.arange(5.0)})
+    store.memoize("edited", {}, compute, directory=tmp_path)
+    path = only_file(tmp_path)
+    arrays = dict(np.load(path, allow_pickle=False))
+    arrays["leaf/0"] = arrays["leaf/0"] + 1  # the value changed, the seal kept
+    np.savez(path, **arrays)
+    with pytest.warns(RuntimeWarning, match="does not match its seal"):
+        result = store.memoize("edited", {}, compute, directory=tmp_path)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(result["x"], np.arange(5.0))
+
+
+def test_an_entry_without_a_seal_is_a_miss(tmp_path):
+    compute, calls = counting({"x": np.arange(5)})
+    store.memoize("unsealed", {}, compute, directory=tmp_path)
+    path = only_file(tmp_path)
+    arrays = dict(np.load(path, allow_pickle=False))
+    del arrays[store.SEAL]
+    np.savez(path, **arrays)
+    with pytest.warns(RuntimeWarning, match="has no seal"):
+        store.memoize("unsealed", {}, compute, directory=tmp_path)
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match="name of the seal"):
+        store.write_arrays(tmp_path / "x.npz", {store.SEAL: np.arange(2)})
+
+
+def read_only_filesystem(*args, **kwargs):
+    raise OSError(30, "Read-only file system")
+
+
+@pytest.mark.parametrize("make", ["read_only", "read_only_filesystem", "a_file"])
+def test_an_unwritable_cache_folder_is_detected_before_computing(tmp_path, monkeypatch, make):
+    folder = tmp_path / "cache"
+    if make == "a_file":
+        folder.write_text("not a folder")
+    elif make == "read_only_filesystem":  # what a root user meets on a read-only mount
+        folder.mkdir()
+        monkeypatch.setattr(store.tempfile, "mkstemp", read_only_filesystem)
+    else:
+        folder.mkdir()
+        folder.chmod(0o555)
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user that may write anywhere")
+    compute, calls = counting({"x": np.arange(3)})
+    with pytest.raises(store.CacheUnwritable, match=r"cannot be written .*CGNB_CACHE_DIR.*CGNB_NO_CACHE=1"):
+        store.memoize("ro", {}, compute, directory=folder)
+    assert calls == []
+
+
+def test_stale_temp_files_are_removed_and_fresh_ones_kept(tmp_path):
+    stale, fresh = tmp_path / ".a.npz.x1.tmp", tmp_path / ".b.npz.x2.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"partial")
+    old = stale.stat().st_mtime - 2 * store.STALE_TEMP_S
+    os.utime(stale, (old, old))
+    compute, _ = counting({"x": np.arange(3)})
+    store.memoize("temps", {}, compute, directory=tmp_path)
+    assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_written_files_follow_the_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        store.write_arrays(tmp_path / "f.npz", {"a": np.arange(3)})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.npz").stat().st_mode & 0o777 == 0o666 & ~mask

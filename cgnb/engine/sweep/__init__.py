@@ -37,7 +37,8 @@ from .model import ModelConfig, init_params, per_example_loss
 from .programs import Program, program, programs
 from .records import STATISTICS, RecordsConfig, Statistic
 from .results import SweepResult
-from .run import check_inputs, initial_params, placement, run_sweep, sweep_indices, sweep_key, variant_inputs
+from .run import (DivergedError, check_finite_losses, check_inputs, initial_params, placement, run_sweep, sweep_indices,
+                  sweep_key, variant_inputs)
 from .types import Arrays, ConfigError, TrainState, VariantArrays
 from .variants import Variants
 
@@ -46,4 +47,4 @@ __all__ = ["run_sweep", "sweep_key", "SweepConfig", "ModelConfig", "MethodConfig
            "Variants", "SweepResult", "ConfigError", "Arrays", "VariantArrays", "TrainState", "per_example_loss",
            "init_params", "initial_params", "variant_inputs", "sweep_indices", "check_inputs", "placement",
            "method_step", "config_step", "Method", "METHODS", "Statistic", "STATISTICS", "Program", "program",
-           "programs", "DEFAULT_CHUNK", "default_chunk"]
+           "programs", "DEFAULT_CHUNK", "default_chunk", "DivergedError", "check_finite_losses"]

@@ -31,7 +31,14 @@ class ModelConfig:
     w_scale: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        try:  # a width of 8.9 is refused, never truncated to 8 (a whole 3.0 is 3)
+            sizes = checks.integer_array("sizes", self.sizes)
+        except ValueError as error:
+            raise ConfigError(f"SweepConfig: {error}; sizes are the layer widths, e.g. (784, 2048, 10)") from None
+        if sizes.ndim != 1:
+            raise ConfigError(f"SweepConfig: sizes must be a sequence of layer widths, e.g. (784, 2048, 10); got "
+                              f"{self.sizes!r}")
+        object.__setattr__(self, "sizes", tuple(int(s) for s in sizes))
         self.check_model()
 
     def check_model(self) -> None:

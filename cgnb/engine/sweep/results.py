@@ -111,13 +111,14 @@ def save_checkpoint(path: Path, chunks_done: int, states: TrainState, records: d
     store.write_arrays(path, arrays)
 
 
-def checkpoint_from_arrays(files: dict[str, np.ndarray], like: TrainState
+def checkpoint_from_arrays(files: dict[str, np.ndarray], like: TrainState, config: SweepConfig | None = None
                            ) -> tuple[int, TrainState, dict[str, np.ndarray]]:
     """``(chunks_done, states, records)`` of a checkpoint; ``like`` (arrays or ShapeDtypeStructs) gives the
-    state's structure.
+    state's structure, ``config`` (when given) the number of records ``chunks_done`` chunks leave.
 
     Raises:
-      ValueError: the arrays do not fit ``like``.
+      ValueError: the arrays do not fit ``like``, or ``chunks_done`` is not an integer in
+        ``[1, config.num_chunks]`` whose records are all there: (V, 1 + chunks_done * records per chunk).
     """
     leaves, treedef = jax.tree_util.tree_flatten(like)
     loaded = [files[f"state/{i:04d}"] for i in range(len(leaves))]
@@ -125,19 +126,42 @@ def checkpoint_from_arrays(files: dict[str, np.ndarray], like: TrainState
         if got.shape != want.shape or got.dtype != want.dtype:
             raise ValueError(f"state {got.dtype}{list(got.shape)} where this sweep has {want.dtype}{list(want.shape)}")
     records = {k.split("/", 1)[1]: v for k, v in files.items() if k.startswith("records/")}
-    return int(files["chunks_done"]), jax.tree_util.tree_unflatten(treedef, loaded), records
+    done = files["chunks_done"]
+    if done.shape != () or not np.issubdtype(done.dtype, np.integer):
+        raise ValueError(f"chunks_done must be one integer, got {done.dtype}{list(done.shape)}")
+    if config is not None:
+        check_records(records, int(done), config, like.first_learned.shape[0])
+    return int(done), jax.tree_util.tree_unflatten(treedef, loaded), records
+
+
+def check_records(records: dict[str, np.ndarray], chunks_done: int, config: SweepConfig, variants: int) -> None:
+    """Raise ValueError unless ``records`` hold every record of ``chunks_done`` chunks of a sweep of ``config``
+    for ``variants`` variants: each (V, 1 + chunks_done * chunk // record_every[, ...])."""
+    if not 1 <= chunks_done <= config.num_chunks:
+        raise ValueError(f"chunks_done={chunks_done} is outside [1, {config.num_chunks}] for this sweep")
+    if not records:
+        raise ValueError("the checkpoint holds no records")
+    want = 1 + chunks_done * (config.chunk // config.record_every)
+    for name, values in records.items():
+        if values.shape[:2] != (variants, want):
+            raise ValueError(f"record {name} has shape {list(values.shape)} but {chunks_done} chunks of {variants} "
+                             f"variants leave ({variants}, {want}, ...)")
 
 
 def result_from_arrays(files: dict[str, np.ndarray], key: str) -> SweepResult:
     """The stored result of the sweep ``key``.
 
     Raises:
-      ValueError: the file holds another sweep's result.
+      ValueError: the file holds another sweep's result, or not every record of it (each record (V, R) at
+        the config's R record steps).
     """
     result = SweepResult.from_arrays(files)
     if result.key != key:
         raise ValueError(f"it holds the result of sweep {result.key}, not {key}")
+    if not np.array_equal(result.steps, result.config.record_steps):
+        raise ValueError(f"its steps are not the sweep's {len(result.config.record_steps)} record steps")
+    check_records(result.records, result.config.num_chunks, result.config, len(result))
     return result
 
 
-__all__ = ["SweepResult", "save_checkpoint", "checkpoint_from_arrays", "result_from_arrays"]
+__all__ = ["SweepResult", "save_checkpoint", "checkpoint_from_arrays", "check_records", "result_from_arrays"]

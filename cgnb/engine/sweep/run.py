@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import checks, nets, paths, sampler, seeds, stats, store, xla
+from .. import data as data_lib
 from .config import SweepConfig
 from .methods import METHODS
 from .model import init_params
@@ -47,7 +48,12 @@ def sweep_key(config: SweepConfig, data, variants: Variants) -> str:
 
 
 def check_inputs(config: SweepConfig, data, variants: Variants) -> None:
-    """Raise :class:`ConfigError` unless ``data`` and ``variants`` fit ``config`` (widths, sizes, labels, levels)."""
+    """Raise :class:`ConfigError` unless ``data`` and ``variants`` fit ``config`` (widths, sizes, labels, levels)
+    and ``data`` can be trained on (:func:`cgnb.engine.data.validate`: finite inputs, integer labels, no empty set)."""
+    try:
+        data_lib.validate(data)
+    except ValueError as error:
+        raise ConfigError(f"data: {error}") from None
     n, d = data.x_train.shape
     if config.sizes[0] != d:
         raise ConfigError(f"sizes[0]={config.sizes[0]} but the inputs have {d} features; use sizes=({d}, ...)")
@@ -63,10 +69,6 @@ def check_inputs(config: SweepConfig, data, variants: Variants) -> None:
             checks.labels_in_range(f"data.{name}", labels, config.sizes[-1])
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    if len(data.x_test) != len(data.y_test):
-        raise ConfigError(f"x_test has {len(data.x_test)} rows but y_test has {len(data.y_test)} labels")
-    if len(data.y_train) != n:
-        raise ConfigError(f"x_train has {n} rows but y_train has {len(data.y_train)} labels")
     if config.batch_size > n:
         raise ConfigError(f"batch_size={config.batch_size} is larger than the training set ({n} examples)")
     for name, total in (("eval_examples", n), ("test_examples", len(data.x_test))):
@@ -76,6 +78,25 @@ def check_inputs(config: SweepConfig, data, variants: Variants) -> None:
     if config.stats and config.stats_examples > n:
         raise ConfigError(f"stats_examples={config.stats_examples} but the training set has {n} examples")
     METHODS[config.method].check_levels(variants.c, config.c_max)
+
+
+class DivergedError(RuntimeError):
+    """A variant's loss became NaN or infinite: its accuracies would be those of a NaN network (class 0
+    everywhere), so the sweep stops instead of reporting them."""
+
+
+def check_finite_losses(records: dict[str, np.ndarray], variants: Variants, steps: np.ndarray) -> None:
+    """Raise :class:`DivergedError` naming the first variant and record step whose training or test loss is
+    not finite; ``records`` maps names to (V, R) arrays recorded at ``steps`` (R,)."""
+    for name in ("train_loss", "test_loss"):
+        bad = ~np.isfinite(np.asarray(records[name]))
+        if bad.any():
+            v, r = (int(i) for i in np.argwhere(bad)[0])
+            raise DivergedError(
+                f"variant {v} (noise {variants.noise[v]:g}, seed {variants.seed[v]}, c {variants.c[v]}) has "
+                f"{name} = {records[name][v, r]} at the record of step {int(steps[r])}: it diverged (or its "
+                f"inputs hold NaN/inf), so no accuracy of it is reported. Lower the learning rate or check the "
+                f"data; the chunks finished before it stay checkpointed")
 
 
 def placement(num_variants: int, shard: bool | None):
@@ -163,6 +184,9 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
     Raises:
       ConfigError: the data or the variants do not fit the config (:func:`check_inputs`), or ``shard``
         cannot be honoured.
+      DivergedError: a variant's loss became NaN or infinite (:func:`check_finite_losses`).
+      cgnb.engine.store.CacheUnwritable: ``cache`` is on and the cache folder cannot be written (checked
+        before training).
     """
     check_inputs(config, data, variants)
     xla.keep_freed_memory()
@@ -175,6 +199,9 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
         stored.from_cache = True
         return stored
 
+    if cache:
+        store.check_writable(folder)
+        store.remove_stale_temps(folder)
     sharded, replicated = placement(len(variants), shard)
 
     def place(tree, sharding):
@@ -188,13 +215,15 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
     checkpoint = None
     if cache and checkpoint_file.is_file():
         like = jax.eval_shape(init, params, variant_arrays, arrays)[0]
-        checkpoint = store.read_entry(checkpoint_file, functools.partial(checkpoint_from_arrays, like=like))
+        checkpoint = store.read_entry(checkpoint_file, functools.partial(checkpoint_from_arrays, like=like,
+                                                                         config=config))
     if checkpoint is not None:
         done, states, records = checkpoint
         states = place(states, sharded)
     else:
         states, first_record = init(params, variant_arrays, arrays)
         done, records = 0, {k: v[:, None] for k, v in _to_numpy(first_record).items()}
+        check_finite_losses(records, variants, config.record_steps[:1])
     del params
 
     bar = None
@@ -209,6 +238,8 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
             indices = place(jnp.asarray(sweep_indices(config, variants, i, len(data.x_train))), sharded)
             states, chunk_records = chunk(states, variant_arrays, arrays, indices, jnp.int32(i * config.chunk))
             chunk_records = _to_numpy(chunk_records)
+            check_finite_losses(chunk_records, variants, i * config.chunk + config.record_every * np.arange(
+                1, config.chunk // config.record_every + 1))
             records = {k: np.concatenate([records[k], chunk_records[k]], axis=1) for k in records}
             chunks_run += 1
             if cache:
@@ -233,5 +264,5 @@ def run_sweep(config: SweepConfig, data, variants: Variants, *, cache: bool = Tr
     return result
 
 
-__all__ = ["sweep_key", "check_inputs", "placement", "initial_params", "sweep_indices", "variant_inputs",
-           "run_sweep"]
+__all__ = ["sweep_key", "check_inputs", "DivergedError", "check_finite_losses", "placement", "initial_params",
+           "sweep_indices", "variant_inputs", "run_sweep"]

@@ -18,6 +18,8 @@ from .. import checks, data
 from ..seeds import noise_key
 from .types import ConfigError
 
+INT32_MAX = 2 ** 31 - 1
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Variants:
@@ -43,20 +45,19 @@ class Variants:
     noise: np.ndarray | float = float("nan")
 
     def __post_init__(self):
-        labels = np.asarray(self.labels, np.int32)
+        try:  # checked before any conversion, so that no value wraps around in int32
+            labels = checks.integer_array("Variants.labels", self.labels, minimum=0, maximum=INT32_MAX)
+            whole = {name: checks.integer_array(f"Variants.{name}", getattr(self, name), maximum=INT32_MAX)
+                     for name in ("seed", "c")}
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         if labels.ndim != 2:
             raise ConfigError(f"Variants.labels must be (V, N), got shape {labels.shape}")
         v, n = labels.shape
         pristine = np.asarray(self.pristine, bool)
         if pristine.shape != (v, n):
             raise ConfigError(f"Variants.pristine must have the labels' shape {(v, n)}, got {pristine.shape}")
-        fields = {"labels": labels, "pristine": pristine}
-        try:
-            checks.integer_array("Variants.labels", self.labels, minimum=0)
-            whole = {name: checks.integer_array(f"Variants.{name}", getattr(self, name))
-                     for name in ("seed", "c")}
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
+        fields = {"labels": labels.astype(np.int32), "pristine": pristine}
         for name, dtype in (("seed", np.int64), ("c", np.int32)):
             fields[name] = np.broadcast_to(whole[name].astype(dtype), (v,)).copy()
         fields["noise"] = np.broadcast_to(np.asarray(self.noise, np.float64), (v,)).copy()

@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from cgnb.engine import pergrad, sampler, sweep, transforms
+from cgnb.engine import pergrad, sampler, store, sweep, transforms
 
 from sweep_reference import B, N, assert_results_equal, config, grid, numpy_accuracy, per_example_loss, reference_sgd
 
@@ -228,6 +228,15 @@ def test_corrupt_result_warns_and_recomputes(tiny, how):
     assert sweep.run_sweep(cfg, tiny, variants, progress=False).from_cache
 
 
+def test_a_cache_folder_that_is_a_file_fails_before_training(tiny, monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("CGNB_CACHE_DIR", str(tmp_path / "file"))
+    calls = []
+    with pytest.raises(store.CacheUnwritable, match="CGNB_NO_CACHE"):
+        sweep.run_sweep(config(), tiny, grid(tiny), progress=False, on_chunk=lambda d, t: calls.append(d))
+    assert calls == []
+
+
 # ---------------------------------------------------------------------------- errors
 
 
@@ -244,6 +253,25 @@ def test_bad_inputs_say_what_is_wrong(tiny, overrides, variants_of, message):
     variants = grid(tiny, **(variants_of or {}))
     with pytest.raises(sweep.ConfigError, match=message):
         sweep.run_sweep(config(**overrides), tiny, variants, cache=False, progress=False)
+
+
+def test_a_diverging_variant_stops_the_sweep_naming_the_variant_and_step(tiny):
+    """A NaN network predicts class 0 everywhere: its accuracies must never be reported."""
+    variants = grid(tiny, noise=(0.0,), seeds=(0, 1))
+    with pytest.raises(sweep.DivergedError, match=r"variant \d \(noise 0, seed \d, c 0\) has train_loss = (nan|inf) at "
+                                                  r"the record of step (3|6|9|12): it diverged"):
+        sweep.run_sweep(config(lr=1e30), tiny, variants, cache=False, progress=False)
+
+
+def test_check_finite_losses_names_the_first_bad_record():
+    variants = sweep.Variants(np.zeros((2, 3)), np.ones((2, 3), bool), seed=[4, 5], noise=[0.0, 0.25])
+    records = {"train_loss": np.array([[1.0, 0.5, 0.4], [1.0, 0.9, 0.8]]),
+               "test_loss": np.array([[1.0, 0.5, 0.4], [1.0, np.inf, np.nan]])}
+    with pytest.raises(sweep.DivergedError, match=r"variant 1 \(noise 0.25, seed 5, c 0\) has test_loss = inf at "
+                                                  r"the record of step 30"):
+        sweep.check_finite_losses(records, variants, np.array([0, 30, 60]))
+    records["test_loss"][1] = 0.3
+    sweep.check_finite_losses(records, variants, np.array([0, 30, 60]))
 
 
 def test_variants_of_another_training_set_are_refused(tiny):
