@@ -18,8 +18,8 @@ A stored run is the folder ``<results>/<chapter>/<name>/`` (:func:`cgnb.engine.p
 ``run.json`` is sealed to ``arrays.npz``: it records the digest of every array and the hash of its
 config (:mod:`cgnb.engine.runfiles`). :func:`save_run` writes a run (both files atomically);
 :func:`load_run` reads one, checks every field, the size of the arrays and the seal (an altered run
-is a :class:`StoredRunError`), warns (:class:`EngineChanged`) when this engine's fingerprint differs
-from the one that computed it, and checks that its stored config is what the chapter asks for
+is a :class:`StoredRunError`), notes in its provenance table when this engine's fingerprint differs
+from the one that computed it (the replay test checks it still matches), and checks that its stored config is what the chapter asks for
 (:class:`ConfigMismatch` lists what differs).
 
 Reference: ``numpy.savez_compressed`` and ``numpy.load(allow_pickle=False)`` (the ``.npz`` format).
@@ -34,7 +34,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -49,11 +48,6 @@ from .sweep import SweepResult, Variants
 
 class ConfigMismatch(StoredRunError):
     """The stored run was computed with another config than the one the chapter asks for."""
-
-
-class EngineChanged(UserWarning):
-    """A stored run was computed by an engine whose fingerprint differs from this one's; the replay test
-    (``tests/chapters/test_stored_runs.py``) says whether it still matches."""
 
 
 def _git(*args: str) -> str | None:
@@ -227,8 +221,9 @@ def load_run(chapter: str, name: str, config: Mapping[str, Any] | None = None, *
         (:func:`cgnb.engine.runfiles.read_run`; the message says what differs and how to compute it).
       ConfigMismatch: ``config`` differs from the stored config; the message lists each difference.
 
-    Warns:
-      EngineChanged: the run was computed by an engine with another fingerprint.
+    A run computed by an engine with another fingerprint loads (its provenance table says so,
+    :attr:`StoredRun.engine_matches`): the replay test checks that this engine still reproduces it,
+    and a Python warning would print into every chapter that shows the run.
     """
     folder = run_dir(chapter, name, directory)
     make = runfiles.recompute_command(chapter, name)
@@ -237,10 +232,6 @@ def load_run(chapter: str, name: str, config: Mapping[str, Any] | None = None, *
                              f"{ARRAYS_FILE}); compute it with `{make}` or point CGNB_RESULTS_DIR at the "
                              f"book's results folder")
     prov, arrays = runfiles.read_run(folder, chapter, name)
-    if prov["engine"] != store.engine_fingerprint():
-        warnings.warn(f"stored run {chapter}/{name} was computed by engine {prov['engine'][:12]}..., this engine is "
-                      f"{store.engine_fingerprint()[:12]}...; the replay test (tests/chapters/test_stored_runs.py) "
-                      f"checks that it still matches", EngineChanged, stacklevel=2)
     if config is not None:
         differences = config_differences(prov["config"], config)
         if differences:

@@ -1,5 +1,6 @@
 """Tests of cgnb.engine.runfiles: a stored run's files are checked when read, and sealed to each other."""
 import json
+import warnings
 import os
 import subprocess
 import sys
@@ -69,9 +70,10 @@ def test_an_edited_config_or_config_hash_is_a_stored_run_error(folder, change):
         load(folder)
 
 
-def test_another_engine_fingerprint_is_a_warning_not_an_error(folder):
+def test_another_engine_fingerprint_is_reported_not_an_error(folder):
     edit_json(folder, lambda p: p.update(engine="f" * 64))
-    with pytest.warns(runs.EngineChanged, match=r"computed by engine ffffffffffff\.\.\., this engine is"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         run = load(folder)
     assert not run.engine_matches and "this engine differs" in run.provenance_markdown()
 
