@@ -38,12 +38,14 @@ def learning_health(trained: Mapping[str, Any], names: Sequence[str], seeds: Seq
     from the snapshot over that of as many steps before it (:func:`cgnb.engine.curves.falling_ratio`;
     below 1: still falling); ``degenerate[name]`` one line per run of that variant that never
     learned (its loss before the snapshot is not below its loss over the first steps, or not finite).
+    The window is at most ``after`` steps and half the steps before the snapshot, so that the first
+    steps and the last ones before the snapshot are different steps.
     """
     ratios, degenerate = {}, {name: [] for name in names}
     for name in names:
         for s in seeds:
             losses = np.asarray(trained[f"{name}/{s}"]["losses"], np.float64)
-            window = min(after, mid_step)
+            window = max(1, min(after, mid_step // 2))   # the first and the last window before do not overlap
             ratios[name, s] = curves.falling_ratio(losses, mid_step, window)
             first, before = np.mean(losses[:window]), np.mean(losses[mid_step - window:mid_step])
             if not np.all(np.isfinite(losses)) or not before < first:

@@ -24,6 +24,8 @@ def test_learning_health_flags_a_run_that_never_learned():
     ratios, degenerate = study.learning_health(trained, ["plain"], [0, 1], 30, 10)
     assert ratios["plain", 0] < 1 and ratios["plain", 1] == pytest.approx(1.0)
     assert len(degenerate["plain"]) == 1 and "seed 1" in degenerate["plain"][0]
+    short = {"plain/0": {"losses": np.linspace(10.0, 1.0, 40)}}
+    assert study.learning_health(short, ["plain"], [0], 20, 20)[1] == {"plain": []}
 
 
 def test_agreement_tables_and_the_cosine_table():
