@@ -45,6 +45,7 @@ def init_recognizers(
     head_start: float | jax.Array = 1.0,
     readout_head_start: float | jax.Array | None = None,
     clones: int = 0,
+    orient: bool = False,
 ) -> Params:
     """A recognizer network: ``units`` ReLU units per input, read out into one logit.
 
@@ -64,6 +65,10 @@ def init_recognizers(
       clones: recognizers ``1 .. clones-1`` start as exact copies of recognizer 0 (before the
         head start), so that the first ``clones`` inputs start on equal footing except for the
         head start. 0 or 1: all recognizers independent.
+      orient: flip recognizer 0's read-out (and its clones') if needed so that it reads its input
+        with a positive sign at the start (``sum_j v_j a_j > 0``, i.e. ``r(+1) > r(-1)``): a head
+        start then starts the network on a feature that agrees with the label, as the dose
+        argument assumes, instead of on its opposite in half of the seeds.
 
     Raises:
       ValueError: ``n_inputs`` or ``units`` below 1, or ``clones`` outside [0, n_inputs].
@@ -75,6 +80,9 @@ def init_recognizers(
     k_a, k_v = jax.random.split(key)
     a = scale * jax.random.normal(k_a, (n_inputs, units), jnp.float32)
     v = scale * jax.random.normal(k_v, (n_inputs, units), jnp.float32) / np.sqrt(units * n_inputs)
+    if orient:
+        n = max(clones, 1)
+        v = v.at[:n].multiply(jnp.where(jnp.sum(v[0] * a[0]) < 0, -1.0, 1.0))
     if clones > 1:
         a = a.at[1:clones].set(a[0])
         v = v.at[1:clones].set(v[0])

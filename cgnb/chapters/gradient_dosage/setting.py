@@ -125,7 +125,7 @@ def head_start_program(seeds: jax.Array, data: tuple[jax.Array, ...], k_in: jax.
 
     def run(seed, x, y, x_test, y_test, scale_in, scale_out, wd):
         params = models.init_recognizers(jax.random.PRNGKey(seed), n_inputs, units, head_start=scale_in,
-                                         readout_head_start=scale_out, clones=3)
+                                         readout_head_start=scale_out, clones=3, orient=True)
         apply = models.apply_recognizers
         track = lambda p: {
             "test": losses.binary_accuracy(apply(p, x_test), y_test),
@@ -147,7 +147,8 @@ def head_start_runs(seeds: Sequence[int], *, head_start: float, weight_decays: S
     Every placement of :func:`placements` ``(head_start)`` is trained at every weight decay with
     :func:`cgnb.engine.trainer.torch_style_sgd` ``(lr, weight_decay=wd)`` on seed ``s``'s data
     (:func:`cgnb.chapters.gradient_dosage.tasks.seeded_task`), from
-    :func:`cgnb.chapters.gradient_dosage.models.init_recognizers` with ``PRNGKey(s)`` and ``clones=3``.
+    :func:`cgnb.chapters.gradient_dosage.models.init_recognizers` with ``PRNGKey(s)``, ``clones=3`` and
+    ``orient=True`` (the three recognizers start reading their features the right way round).
 
     Args:
       seeds: the seeds (S,).

@@ -131,10 +131,10 @@ def plot_dose_per_input(histories: dict):
             plots.band(axes[0, 0], x_axis, cum[..., 0], color=color)
             plots.band(axes[0, 0], x_axis, cum[..., 1], color=color, ls="--")
         plots.band(axes[0, 1], x_axis, cum[..., 1] / cum[..., 0], label=name, color=color)
-    axes[0, 0].set_xscale("log"); axes[0, 1].set_xscale("log"); axes[0, 0].set_yscale("log")
     for ax in axes[0]:
+        ax.set_xscale("log"); ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter()); ax.yaxis.set_minor_formatter(NullFormatter())
-    plots.label(axes[0, 0], "training step", "cumulative dose", f"$x_1$ solid, $x_2$ dashed")
+    plots.label(axes[0, 0], "training step", "cumulative dose", "$x_1$ solid, $x_2$ dashed")
     plots.label(axes[0, 1], "training step", "$D_{x_2} / D_{x_1}$", "share of the moon coordinate")
     plots.legend_outside(fig, "below", ncols=3)
     return fig

@@ -24,3 +24,12 @@ def test_recognizer_network_matches_loop_and_head_start():
                          for xi in np.asarray(x, np.float64)])
     np.testing.assert_allclose(models.apply_recognizers(p, x), expected, rtol=1e-5)
     np.testing.assert_allclose(models.recognizer_norms(p), np.sqrt((a**2 + b**2 + v**2).sum(1)), rtol=1e-5)
+
+
+def test_orient_starts_every_clone_reading_its_input_positively():
+    for seed in range(6):
+        p = models.init_recognizers(jax.random.PRNGKey(seed), 5, 4, head_start=8.0, clones=3, orient=True)
+        out = models.apply_recognizers(p, jnp.array([[1.0, 1, 1, 0, 0], [-1.0, -1, -1, 0, 0]]))
+        assert out[0] > out[1]
+        plain = models.init_recognizers(jax.random.PRNGKey(seed), 5, 4, head_start=8.0, clones=3)
+        np.testing.assert_allclose(np.abs(p["v"]), np.abs(plain["v"]))
