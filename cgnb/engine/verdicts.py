@@ -185,7 +185,7 @@ def decide(rule: Rule, values: float | Sequence[float] | np.ndarray, *,
     if rule.refute_at is not None and not rule.beyond(best, rule.refute_at) and best != rule.refute_at:
         return Decision("refuted", estimate, low, high, n,
                         f"{where} lies wholly beyond {rule.refute_at:.4g}, the opposite of the claim")
-    if not rule.beyond(best, rule.threshold):
+    if not rule.beyond(best, rule.threshold) and best != rule.threshold:
         return Decision(rule.miss, estimate, low, high, n, f"{where} lies wholly outside {rule.expected()}")
     return Decision("inconclusive", estimate, low, high, n, f"{where} contains the threshold {rule.threshold:.4g}")
 

@@ -30,6 +30,15 @@ def test_verdict_follows_the_band(values, verdict):
     assert verdicts.decide(rule(), values).verdict == verdict
 
 
+@pytest.mark.parametrize("op", [">", "<"])
+def test_a_band_that_touches_the_threshold_is_a_tie_not_a_miss(op):
+    """Every seed one record apart under a rule "more than one record": the band [1, 1] contains the
+    threshold, so the measurement cannot tell (inconclusive); just beyond it, the miss stands."""
+    assert verdicts.decide(rule(op=op, threshold=1.0), [1.0] * 5).verdict == "inconclusive"
+    off = 0.5 if op == ">" else 1.5
+    assert verdicts.decide(rule(op=op, threshold=1.0), [off] * 5).verdict == "not reproduced"
+
+
 def test_every_verdict_can_change_when_the_effect_is_absent():
     present, absent = [0.3, 0.32, 0.29, 0.31, 0.3], [0.001, -0.002, 0.0, 0.002, -0.001]
     assert verdicts.decide(rule(), present).verdict == "holds"
