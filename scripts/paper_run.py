@@ -52,6 +52,10 @@ def overrides_for_steps(prefix: str, params: dict, steps: int) -> dict:
     for name, every in STEP_PARAMS[prefix].items():
         k = params[every] if isinstance(every, str) else every
         out[name] = max(k, math.ceil(steps / k) * k)
+    if prefix == "04":  # the opening sweep must end before the run, and the slope window within it
+        every = params["opening_every"]
+        out["opening_steps"] = max(every, min(out["opening_steps"], (out["steps"] // 2) // every * every))
+        out["slope_steps"] = min(params["slope_steps"], out["opening_steps"])
     if prefix == "06":  # steps = mid_step + after in the notebook
         out["mid_step"] = max(1, steps // 2)
         out["after"] = steps - out["mid_step"]

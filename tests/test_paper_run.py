@@ -40,6 +40,16 @@ def test_step_overrides_are_multiples_of_the_record_interval(runner, notebook):
         assert values[name] < params[name] or params[name] <= k
 
 
+def test_chapter_4s_opening_sweep_and_slope_window_stay_inside_a_shortened_run(runner):
+    from cgnb.engine import aot
+    params = aot.notebook_parameters(ROOT / "notebooks" / "04_coherent_gradients.ipynb", "paper")
+    for steps in (7, 1000, 5000):
+        values = runner.overrides_for_steps("04", params, steps)
+        assert values["opening_steps"] < values["steps"], values
+        assert values["slope_steps"] <= values["opening_steps"], values
+        assert values["opening_steps"] % params["opening_every"] == 0, values
+
+
 def test_rehearsal_runs_the_paper_profile_with_fewer_steps_and_resumes(runner, tmp_path, capsys):
     nb = _notebook(tmp_path, "assert cgnb.profile() == 'paper'\nassert steps == 20, steps\nprint('ran', steps)")
     out = tmp_path / "out"
