@@ -37,7 +37,7 @@ from cgnb.engine import aot  # noqa: E402
 #: per notebook prefix: training-step parameters -> the parameter their value must be a multiple of
 #: (or a number); the first one is the chapter's ``steps`` for steps/s and the ETA.
 STEP_PARAMS = {
-    "01": {"steps": "record_every", "steps_b": "record_every"},
+    "01": {"steps": "record_every", "steps_b": "record_every_b"},
     "02": {},
     "03": {"steps": "chunks"},
     "04": {"steps": "record_every", "opening_steps": "opening_every"},
