@@ -4,7 +4,7 @@
     python scripts/verdicts.py update [CHAPTER ...]   # write them to tests/verdicts.json (commit it, saying why)
 
 ``tests/verdicts.json`` maps chapter -> profile (``quick`` or a stored run's name) -> check
-(``claim/rule/cell``) -> verdict. ``tests/test_verdicts.py`` compares the ledger of the last build (or
+(``claim/rule/cell``) -> verdict. ``tests/test_guarded_verdicts.py`` compares the ledger of the last build (or
 of the notebooks the test command just executed) with it; a changed verdict is a deliberate edit of
 that file. The paper profile and readers' own runs (other parameters) are never compared.
 """
