@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -53,6 +54,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
          "--hide-scrollbars", "--force-device-scale-factor=1"]
 #: A figure shown narrower than this fraction of its natural width is too small to read.
 MIN_FIGURE_SCALE = 0.85
+#: A Colab link to a chapter notebook (the landing page's findings link each chapter's).
+CHAPTER_NOTEBOOK = re.compile(r"/notebooks/\d\d_\w+\.ipynb$")
 
 
 def toc_pages(toc: Path) -> list[str]:
@@ -123,7 +126,7 @@ const math = document.querySelectorAll('.math').length;
 const typeset = document.querySelectorAll('mjx-container').length;
 const figures = Array.from(document.querySelectorAll('.cell_output img')).map(i => ({
     src: i.getAttribute('src'), alt: i.getAttribute('alt') || '',
-    natural: parseFloat(i.getAttribute('width')) || i.naturalWidth,  // a 2x PNG is meant to show at its width attribute
+    natural: parseFloat(i.getAttribute('width')) || parseFloat(i.style.width) || i.naturalWidth,  // a 2x PNG shows at its width (attribute or style)
     shown: i.getBoundingClientRect().width, linked: !!(i.closest('a') && i.closest('a').getAttribute('href'))}));
 const scrolling = Array.from(document.querySelectorAll('.cell_output pre, .cell_output .output, .cell_output table, .cell_output div'))
     .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
@@ -284,8 +287,9 @@ def main() -> int:
                     problems += download_problems(page, html_root)
                     if not facts["colab"]:
                         problems.append(f"{page}: no Colab launch link")
-                elif facts["colab"]:
-                    problems.append(f"{page}: a Colab launch link on a page that is not a notebook chapter")
+                elif [url for url in facts["colab"] if not CHAPTER_NOTEBOOK.search(url)]:
+                    problems.append(f"{page}: a Colab launch link on a page that is not a notebook chapter "
+                                    f"(only links to the chapters' notebooks belong there, e.g. the landing page's)")
                 problems += [f"{page}: Colab link with '/./': {url}" for url in facts["colab"] if "/./" in url]
                 if page == "book/status":
                     chapters = [p for p in pages if p.startswith("notebooks/")]
