@@ -277,6 +277,9 @@ class Catalog:
       read: ``read(run) -> results``, a stored run as the chapter's results (:meth:`open`).
       replay_prefixes: ``(sweep prefix, variants prefix)`` of the stored sweep :meth:`replay` recomputes.
       replay_steps: how many of its first steps :meth:`replay` recomputes.
+      replay_summaries: ``replay_summaries(run, data) -> {name: (stored, recomputed)}``: the first step of
+        the run's derived summaries (arrays that are not a sweep's trained records) recomputed now, for
+        :meth:`replay_derived`; None when the chapter's stored runs hold no such summaries.
     """
 
     chapter: str
@@ -286,6 +289,7 @@ class Catalog:
     read: Callable[[StoredRun], Any]
     replay_prefixes: tuple[str, str]
     replay_steps: int
+    replay_summaries: Callable[[StoredRun, Any], Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None
 
     @staticmethod
     def available() -> bool:
@@ -344,6 +348,13 @@ class Catalog:
         return {prefix: replay_sweep(run, prefix, variants_of(run, prefix), data, replay_steps(
             run.sweep(prefix).config, records, self.replay_steps if prefix == self.replay_prefixes[0] else 0))
             for prefix in sweep_prefixes(run)}
+
+    def replay_derived(self, run: StoredRun) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The first step of the run's derived summaries, stored and recomputed now
+        (:attr:`replay_summaries`): ``{name: (stored, recomputed)}``, empty when the chapter keeps none."""
+        if self.replay_summaries is None:
+            return {}
+        return dict(self.replay_summaries(run, self.setting(run.name).load_data()))
 
 
 @dataclasses.dataclass

@@ -207,6 +207,23 @@ def test_a_catalog_stores_opens_and_titles_its_runs(tmp_path, capsys):
         changed.open("small", directory=tmp_path)
 
 
+def test_a_catalog_replays_derived_summaries_only_when_it_has_a_replay_for_them(tmp_path):
+    catalog = _catalog({"small": _Setting(2.0)})
+    catalog.store("small", directory=tmp_path)
+    run = catalog.load("small", directory=tmp_path)
+    assert catalog.replay_derived(run) == {}
+    seen = []
+
+    def first_step(stored_run, data):
+        seen.append(data.description)
+        return {"v, first row": (stored_run.arrays["v"][:1], 2.0 * data.x_train[:1])}
+
+    replaying = dataclasses.replace(catalog, replay_summaries=first_step)
+    (stored, recomputed), = replaying.replay_derived(run).values()
+    np.testing.assert_array_equal(stored, recomputed)
+    assert seen == ["three examples"]
+
+
 def test_stored_runs_are_available_in_a_checkout_or_with_the_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("CGNB_RESULTS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)  # no book here

@@ -141,6 +141,25 @@ def from_stored(run: runs.StoredRun) -> Computed:
     return Computed(run.sweep("result"), run.sweep("opening"), run.tree("early"), run.provenance["wall_s"])
 
 
+def replay_early(run: runs.StoredRun, data: data_lib.Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The first step of a stored run's early contributions (``early/``), recomputed now without the cache.
+
+    :func:`contributions.early_contributions` over one step of the stored variants gives the
+    coherence of step 0 (V, 1) and, per variant, the mean contribution of a pristine and of a
+    corrupt example after one step (V, 2): the real designation's first point of Figure 3's curves.
+    Returns ``{name: (stored, recomputed)}``.
+    """
+    setting = CATALOG.setting(run.name)
+    early = contributions.early_contributions(setting.config(), data, run.variants("variants"), 1,
+                                              examples=setting.early_examples)
+    first = contributions.group_curves(early["decrease"], np.asarray(early["pristine"], bool))
+    stored = run.tree("early")
+    return {"early/coherence, step 0": (np.asarray(stored["coherence"])[:, :1], early["coherence"]),
+            "early/curves, real designation after step 1": (
+                np.asarray(stored["curves"])[:, 0, :, 1],
+                np.stack([first["pristine"][:, 1], first["corrupt"][:, 1]], axis=1))}
+
+
 # ----------------------------------------------------------------------------- the stored runs
 
 MNIST_TEST = 10_000  # test images of MNIST and Fashion-MNIST
@@ -159,7 +178,7 @@ CATALOG = runs.Catalog(
                                      record_every=500, opening_steps=2000, opening_every=20, n_null=3,
                                      contributions=False)},
     compute=compute, arrays=stored_arrays, read=from_stored, replay_prefixes=("opening", "variants"),
-    replay_steps=100)
+    replay_steps=100, replay_summaries=replay_early)
 
 
 # ----------------------------------------------------------------------------- showing runs side by side

@@ -46,6 +46,20 @@ def test_the_replay_of_a_fresh_stored_run_matches(stored_tiny):
         np.testing.assert_allclose(replayed[k], stored[k], rtol=1e-5, atol=1e-6, err_msg=k)
 
 
+def test_the_first_step_of_the_derived_summaries_replays_and_a_changed_one_does_not(stored_tiny):
+    directory, _ = stored_tiny
+    _, _, run = setting.CATALOG.open("tiny", directory=directory)
+    derived = setting.CATALOG.replay_derived(run)
+    assert sorted(derived) == ["early/coherence, step 0", "early/curves, real designation after step 1"]
+    assert derived["early/curves, real designation after step 1"][0].shape == (2, 2)  # variants x (pristine, corrupt)
+    for name, (stored, recomputed) in derived.items():
+        assert np.isfinite(stored).any(), name
+        np.testing.assert_allclose(recomputed, stored, rtol=1e-5, atol=1e-7, err_msg=name)
+    doctored = dataclasses.replace(run, arrays={**run.arrays, "early/coherence": run.arrays["early/coherence"] * 1.1})
+    stored, recomputed = setting.CATALOG.replay_derived(doctored)["early/coherence, step 0"]
+    assert not np.allclose(recomputed, stored, rtol=1e-3)
+
+
 def test_a_changed_setting_is_refused(stored_tiny, monkeypatch):
     directory, _ = stored_tiny
     monkeypatch.setitem(setting.CATALOG.settings, "tiny",
