@@ -1,12 +1,14 @@
 """Run one chapter notebook under the paper profile, timed, and write the executed notebook.
 
     python scripts/paper_run.py notebooks/04_coherent_gradients.ipynb [--out-dir _build/paper]
-        [--steps N] [--set name=value ...] [--force]
+        [--steps N] [--cpu] [--set name=value ...] [--force]
 
 Parameters are overridden the way papermill does it: a cell assigning them is inserted right
 after the notebook's ``parameters`` cell. ``--steps N`` shortens every training-step parameter
 of the chapter to N (rounded up to a multiple of its record interval), for a rehearsal of the
-run; ``--set`` takes a Python literal. The notebook runs with ``CGNB_PROFILE=paper``; the
+run; ``--cpu`` also shrinks the sizes a CPU cannot afford (:data:`CPU_SIZES`: data, widths, record
+intervals) while keeping the paper profile's structure (its data source, seeds, grids and analyses),
+which is how the test suite runs every chapter's paper configuration; ``--set`` takes a Python literal. The notebook runs with ``CGNB_PROFILE=paper``; the
 result cache (``$CGNB_CACHE_DIR``) keeps finished sweep chunks, so an interrupted chapter
 resumes where it stopped when run again. A finished chapter leaves ``<name>.done.json`` (wall
 time, steps/s, ETA of the full paper run) and is skipped unless ``--force`` is given.
@@ -38,11 +40,26 @@ from cgnb.engine import aot  # noqa: E402
 #: (or a number); the first one is the chapter's ``steps`` for steps/s and the ETA.
 STEP_PARAMS = {
     "01": {"steps": "record_every", "steps_b": "record_every_b"},
-    "02": {},
+    "02": {"batch": 256, "width": 128, "per_example_batch": 64, "toys": 200},
     "03": {"steps": "chunks"},
     "04": {"steps": "record_every", "opening_steps": "opening_every"},
     "05": {"steps": "record_every"},
     "06": {"steps": 1, "mid_step": 1},
+}
+
+
+#: per notebook prefix: what ``--cpu`` shrinks besides the steps, because the paper's sizes cost minutes per step
+#: on a CPU (measured on 2 cores: chapter 6 at 1125 units 23 min for 40 steps; chapter 4 at 2048 units on 60,000
+#: images 12 min for 1,000 steps; chapter 2 at width 512 and batch 1000 7 min and 12 GB with no training). The
+#: values are the quick profile's sizes; seeds, grids, data source and the analyses stay the paper's.
+CPU_SIZES = {
+    "01": {},
+    "02": {"batch": 256, "width": 128, "per_example_batch": 64, "toys": 200},
+    "03": {},
+    "04": {"n_train": 4000, "width": 136, "early_examples": 1000, "record_every": 20, "opening_every": 10,
+           "slope_steps": 20},
+    "05": {"n_train": 4000, "n_test": 1000, "hidden": (28, 28, 28), "record_every": 20, "timing_repeats": 2},
+    "06": {"n_train": 16384, "hidden": (128, 128, 128), "field_batches": 1, "num_pairs": 1, "per_example_n": 256},
 }
 
 
@@ -76,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebook")
     parser.add_argument("--out-dir", default=str(ROOT / "_build" / "paper"))
     parser.add_argument("--steps", type=int, default=None, help="shorten the training to this many steps")
+    parser.add_argument("--cpu", action="store_true", help="also shrink the sizes a CPU cannot afford (CPU_SIZES)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--force", action="store_true", help="rerun a chapter that already finished")
     parser.add_argument("--timeout", type=int, default=-1, help="seconds per cell (-1: none)")
@@ -90,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.stem}: finished earlier ({done}); skipped (--force reruns it)")
         return 0
     paper = aot.notebook_parameters(path, "paper")
-    values = overrides_for_steps(prefix, paper, args.steps) if args.steps else {}
+    values = dict(CPU_SIZES[prefix]) if args.cpu else {}
+    if args.steps:
+        values.update(overrides_for_steps(prefix, {**paper, **values}, args.steps))
     for item in args.set:
         name, _, text = item.partition("=")
         values[name] = ast.literal_eval(text)
