@@ -121,15 +121,21 @@ def main(argv: list[str] | None = None) -> int:
     nb = nbformat.read(path, as_version=4)
     if values:
         inject(nb, values)
-    os.environ["CGNB_PROFILE"] = "paper"
     print(f"{path.stem}: paper profile{f', overrides {values}' if values else ''}", flush=True)
     start = time.perf_counter()
     error = None
+    before = os.environ.get("CGNB_PROFILE")
+    os.environ["CGNB_PROFILE"] = "paper"  # the kernel inherits it; restored below for the caller
     try:
         NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     except CellExecutionError as exc:
         error = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+    finally:
+        if before is None:
+            os.environ.pop("CGNB_PROFILE", None)
+        else:
+            os.environ["CGNB_PROFILE"] = before
     wall = time.perf_counter() - start
     nbformat.write(nb, out_dir / path.name)
     summary = {"notebook": path.name, "wall_s": wall, "overrides": values, "error": error,

@@ -62,6 +62,7 @@ def test_rehearsal_runs_the_paper_profile_with_fewer_steps_and_resumes(runner, t
     assert "steps/s" in capsys.readouterr().out
     assert runner.main([str(nb), "--out-dir", str(out), "--steps", "15"]) == 0  # finished: skipped
     assert "skipped" in capsys.readouterr().out
+    assert "CGNB_PROFILE" not in os.environ  # the caller's environment is left as it was (nbval runs after this)
 
 
 def test_a_failing_chapter_is_reported_and_not_marked_done(runner, tmp_path, capsys):
