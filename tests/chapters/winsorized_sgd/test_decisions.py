@@ -42,6 +42,18 @@ def test_each_claim_is_decided_by_its_rule_and_degenerate_runs_support_nothing(t
     assert run.ledger.undecided() == ["C5.1"]
 
 
+def test_c52_is_not_testable_where_plain_sgd_memorized_nothing_either(tmp_path):
+    """A run too short to memorize: c = 4 'memorizes nothing', but neither does plain SGD, so that says nothing."""
+    run = fake_run(ledger=_ledger(tmp_path), collapse=None)
+    for noise in run.setting.claim_levels:
+        run.grid[(0, noise)] = run.grid[(4, noise)]
+    decisions.decide_c52(run)
+    found = _verdicts(run.ledger)
+    assert {found[f"C5.2/not-memorized/c = 4, {n}"] for n in ("25 %", "50 %")} == {"not testable"}
+    assert found["C5.2/not-memorized/c = 1, 25 %"] == "not reproduced"  # memorizing without a control still counts
+    assert "plain SGD at 25 % memorized no more" in run.ledger.records[("C5.2", "not-memorized", "c = 4, 25 %")]["reason"]
+
+
 def test_a_run_without_the_network_statistics_leaves_c55_not_testable(tmp_path):
     chapter = claims.for_run(CHAPTER, has_model=False)
     run = fake_run("stored", ledger=_ledger(tmp_path, chapter, profile="stored"), model=False, control=False)
