@@ -8,10 +8,11 @@ after the notebook's ``parameters`` cell. ``--steps N`` shortens every training-
 of the chapter to N (rounded up to a multiple of its record interval), for a rehearsal of the
 run; ``--cpu`` also shrinks the sizes a CPU cannot afford (:data:`CPU_SIZES`: data, widths, record
 intervals) while keeping the paper profile's structure (its data source, seeds, grids and analyses),
-which is how the test suite runs every chapter's paper configuration; ``--set`` takes a Python literal. The notebook runs with ``CGNB_PROFILE=paper``; the
-result cache (``$CGNB_CACHE_DIR``) keeps finished sweep chunks, so an interrupted chapter
-resumes where it stopped when run again. A finished chapter leaves ``<name>.done.json`` (wall
-time, steps/s, ETA of the full paper run) and is skipped unless ``--force`` is given.
+which is how the test suite runs every chapter's paper configuration; ``--set`` takes a Python
+literal. The notebook runs with ``CGNB_PROFILE=paper``; the result cache (``$CGNB_CACHE_DIR``)
+keeps finished sweep chunks, so an interrupted chapter resumes where it stopped when run again. A
+finished chapter leaves ``<name>.done.json`` (wall time, steps/s, ETA of the full paper run) and is
+skipped unless ``--force`` is given.
 
 Prints the chapter's training steps per second (steps of its ``steps`` parameter, all its
 variants advancing together, compilation included) and the ETA of the paper run at that rate.
@@ -40,7 +41,7 @@ from cgnb.engine import aot  # noqa: E402
 #: (or a number); the first one is the chapter's ``steps`` for steps/s and the ETA.
 STEP_PARAMS = {
     "01": {"steps": "record_every", "steps_b": "record_every_b"},
-    "02": {"batch": 256, "width": 128, "per_example_batch": 64, "toys": 200},
+    "02": {},
     "03": {"steps": "chunks"},
     "04": {"steps": "record_every", "opening_steps": "opening_every"},
     "05": {"steps": "record_every"},

@@ -40,6 +40,14 @@ def test_step_overrides_are_multiples_of_the_record_interval(runner, notebook):
         assert values[name] < params[name] or params[name] <= k
 
 
+def test_step_parameters_are_training_steps_and_cpu_sizes_are_not(runner):
+    """--steps shortens only training-step parameters; the sizes --cpu shrinks are another table."""
+    assert set(runner.STEP_PARAMS) == set(runner.CPU_SIZES)
+    for prefix, names in runner.STEP_PARAMS.items():
+        assert all("step" in name for name in names), (prefix, names)
+        assert not set(names) & set(runner.CPU_SIZES[prefix]), prefix
+
+
 def test_chapter_4s_opening_sweep_and_slope_window_stay_inside_a_shortened_run(runner):
     from cgnb.engine import aot
     params = aot.notebook_parameters(ROOT / "notebooks" / "04_coherent_gradients.ipynb", "paper")

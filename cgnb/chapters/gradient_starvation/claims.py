@@ -49,8 +49,9 @@ def claims(n_test: int) -> tuple[Claim, ...]:
                       "feature alone: on a test set where that feature is made uninformative its accuracy is near "
                       "chance.", short="plain training ignores the moons", rules=(
                           Rule("near-chance", "plain network's neutralized-test accuracy, per seed", "<=",
-                               NEAR_CHANCE, "'near chance': within 0.15 of a coin (0.5); a network that fits less than 95 % of its "
-                               "training set is also near chance there, so such a run supports nothing", seeds(n_test)),)),
+                               NEAR_CHANCE, "'near chance': within 0.15 of a coin (0.5); a network that fits "
+                               "less than 95 % of its training set is also near chance there, so such a run "
+                               "supports nothing", seeds(n_test)),)),
         Claim("C3.2", "Spectral Decoupling recovers the starved moon feature: on that test set it is far above "
                       "plain training, and weight decay, longer training and dropout are not.",
               short="SD beats plain and the baselines", rules=(
