@@ -277,7 +277,7 @@ class Catalog:
       read: ``read(run) -> results``, a stored run as the chapter's results (:meth:`open`).
       replay_prefixes: ``(sweep prefix, variants prefix)`` of the stored sweep :meth:`replay` recomputes.
       replay_steps: how many of its first steps :meth:`replay` recomputes.
-      replay_summaries: ``replay_summaries(run, data) -> {name: (stored, recomputed)}``: the first step of
+      replay_summaries: ``replay_summaries(run, setting, data) -> {name: (stored, recomputed)}``: the first step of
         the run's derived summaries (arrays that are not a sweep's trained records) recomputed now, for
         :meth:`replay_derived`; None when the chapter's stored runs hold no such summaries.
     """
@@ -289,7 +289,7 @@ class Catalog:
     read: Callable[[StoredRun], Any]
     replay_prefixes: tuple[str, str]
     replay_steps: int
-    replay_summaries: Callable[[StoredRun, Any], Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None
+    replay_summaries: Callable[[StoredRun, Any, Any], Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None
 
     @staticmethod
     def available() -> bool:
@@ -354,7 +354,8 @@ class Catalog:
         (:attr:`replay_summaries`): ``{name: (stored, recomputed)}``, empty when the chapter keeps none."""
         if self.replay_summaries is None:
             return {}
-        return dict(self.replay_summaries(run, self.setting(run.name).load_data()))
+        setting = self.setting(run.name)
+        return dict(self.replay_summaries(run, setting, setting.load_data()))
 
 
 @dataclasses.dataclass

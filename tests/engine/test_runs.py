@@ -214,14 +214,14 @@ def test_a_catalog_replays_derived_summaries_only_when_it_has_a_replay_for_them(
     assert catalog.replay_derived(run) == {}
     seen = []
 
-    def first_step(stored_run, data):
-        seen.append(data.description)
+    def first_step(stored_run, setting, data):
+        seen.append((setting, data.description))
         return {"v, first row": (stored_run.arrays["v"][:1], 2.0 * data.x_train[:1])}
 
     replaying = dataclasses.replace(catalog, replay_summaries=first_step)
     (stored, recomputed), = replaying.replay_derived(run).values()
     np.testing.assert_array_equal(stored, recomputed)
-    assert seen == ["three examples"]
+    assert seen == [(_Setting(2.0), "three examples")]
 
 
 def test_stored_runs_are_available_in_a_checkout_or_with_the_variable(tmp_path, monkeypatch):

@@ -141,7 +141,8 @@ def from_stored(run: runs.StoredRun) -> Computed:
     return Computed(run.sweep("result"), run.sweep("opening"), run.tree("early"), run.provenance["wall_s"])
 
 
-def replay_early(run: runs.StoredRun, data: data_lib.Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def replay_early(run: runs.StoredRun, setting: Setting, data: data_lib.Dataset
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The first step of a stored run's early contributions (``early/``), recomputed now without the cache.
 
     :func:`contributions.early_contributions` over one step of the stored variants gives the
@@ -149,7 +150,6 @@ def replay_early(run: runs.StoredRun, data: data_lib.Dataset) -> dict[str, tuple
     corrupt example after one step (V, 2): the real designation's first point of Figure 3's curves.
     Returns ``{name: (stored, recomputed)}``.
     """
-    setting = CATALOG.setting(run.name)
     early = contributions.early_contributions(setting.config(), data, run.variants("variants"), 1,
                                               examples=setting.early_examples)
     first = contributions.group_curves(early["decrease"], np.asarray(early["pristine"], bool))
