@@ -10,7 +10,8 @@ engine or a chapter's setting changes what a run computes, the replay differs an
 the command that regenerates it.
 
 Tolerance, measured: on the machine that stored the runs the replay agrees exactly (0 difference in every
-record of coherent_gradients/fashion-60k over 100 steps and winsorized_sgd/fashion-30k over 300). With XLA forced to one thread, which
+record of coherent_gradients/fashion-60k over 100 steps and winsorized_sgd/fashion-30k over 300; fashion-30k has since
+been replaced by fashion-60k). With XLA forced to one thread, which
 changes the order of float32 sums, the largest difference was 2.4e-7 absolute (a test loss) and 5.4e-7 relative.
 Another CPU may also flip a borderline prediction, 1e-4 of an accuracy on 10,000 test images. ATOL = RTOL = 1e-3 is
 ten times that and far below what a real change does (a learning rate 30 % off moves the losses by more than 1e-3
