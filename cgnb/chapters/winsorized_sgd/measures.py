@@ -213,7 +213,10 @@ def health_lines(curve: VariantCurves, reference: VariantCurves, examples: int, 
         should approach; :func:`cgnb.engine.health.never_learned`).
       examples: training examples behind each training accuracy (the binomial test of "at chance").
       collapse: also test for a collapse (:func:`cgnb.engine.health.collapse`: loss back at ln 10 or
-        accuracy at chance after having learned).
+        accuracy at chance after having learned). "Learned" and "at chance" are read on the pristine
+        training examples: the training accuracy against noisy labels cannot rise far above chance at
+        high noise (at 75 % its ceiling, the proper accuracy, is 0.325), so a run there that learned and
+        then fell to a constant output would not count as having learned.
 
     Returns:
       Lines such as ``"c = 4, 25 %, seed 2: collapsed at step 2,300 ..."``.
@@ -221,6 +224,6 @@ def health_lines(curve: VariantCurves, reference: VariantCurves, examples: int, 
     where = f"c = {curve.c}, {100 * curve.noise:g} %, seed {curve.seed}: "
     lines = [health.never_learned(curve.pristine_acc, reference.pristine_acc, num_classes=NUM_CLASSES)]
     if collapse:
-        lines.append(health.collapse(curve.steps, curve.train_loss, curve.train_acc, num_classes=NUM_CLASSES,
-                                     examples=examples))
+        lines.append(health.collapse(curve.steps, curve.train_loss, curve.pristine_acc, num_classes=NUM_CLASSES,
+                                     examples=max(1, round(examples * curve.proper))))
     return [where + line for line in lines if line]

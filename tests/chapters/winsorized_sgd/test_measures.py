@@ -57,6 +57,16 @@ def test_mean_overfit_and_the_output_norm_ratio():
     assert measures.output_norm_ratio(curve, curve_(0, 0.5, 0, norm=5.0)) == pytest.approx(4.0)
 
 
+def test_a_collapse_at_high_noise_is_found_on_the_pristine_examples():
+    """At 75 % noise the training accuracy (noisy labels) stays below chance + 0.2 even for a run that learned;
+    its pristine examples show that it learned, then fell to a constant output."""
+    plain = curve_(0, 0.75, 0)
+    collapsed = curve_(4, 0.75, 0, collapse=True)
+    assert collapsed.train_acc.max() < 0.3 and collapsed.pristine_acc.max() > 0.8
+    lines = measures.health_lines(collapsed, plain, 4000)
+    assert len(lines) == 1 and lines[0].startswith("c = 4, 75 %, seed 0: collapsed at step")
+
+
 def test_health_lines_name_a_collapse_and_a_run_that_never_learned():
     sound, plain = curve_(4, 0.25, 2), curve_(0, 0.25, 2)
     assert measures.health_lines(sound, plain, 4000) == []
