@@ -20,7 +20,7 @@ BENCHMARK = Path(__file__).resolve().parents[1] / "_generated" / "benchmark.json
 
 #: (what a reader computes, in plain words; the start of the benchmark row's name that times it).
 COSTS = (
-    ("per-example gradients, averaged into one step", "per-example gradients + mean /"),
+    ("per-example gradients, averaged into one step", "per-example gradients + mean (generic loss"),
     ("per-example gradients kept, one per example (B × P numbers)", "per-example gradients materialised"),
     ("coherence α of the per-example gradients", "coherence, MLP fast path"),
     ("α_p / α_c, the pristine and corrupt shares of a step", "alpha_p / alpha_c statistics (MLP fast path)"),

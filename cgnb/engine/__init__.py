@@ -12,6 +12,7 @@ Importing it changes nothing in the process (the allocator setting is an explici
   nets       MLPs as parameter pytrees (``Params``): init, the one forward pass, blocked evaluation
   losses     the loss contract (per-example losses), the losses and metrics, MLPLoss
   pergrad    per-example gradients in one representation (materialised, or an MLP's factors)
+  traced_factors  the factors of dense weights read from any loss's traced vmap(grad) program
   stats      statistics of gradients: coherence, pairwise cosines, pristine/corrupt groups, null masks
   winsorize  the coordinate-wise c-winsorized mean over a batch (a package: its kernel and algorithms)
   transforms gradient aggregations as optax transforms: winsorized_mean, rm3

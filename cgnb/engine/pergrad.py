@@ -7,10 +7,14 @@
   parameters without batch norm (and no noise keys): each dense layer's gradient of example i is
   ``outer(a_i, delta_i)`` (weights) and ``delta_i`` (bias), kept as the factors ``a`` (layer
   inputs) and ``delta`` (pre-activation gradients) from one forward and one backward pass; or
+* :class:`cgnb.engine.traced_factors.TracedFactors` -- any other per-example
+  :data:`cgnb.engine.losses.Loss` whose ``jax.vmap(jax.grad(...))`` program computes some weight's
+  per-example gradients as outer products: those weights as factor pairs read from the program, the
+  other parameters materialised; or
 * :class:`Materialised` -- ``jax.vmap(jax.grad(...))`` of any per-example
   :data:`cgnb.engine.losses.Loss`: a pytree like ``params`` whose leaves have a leading axis B.
 
-Both offer the same operations: :meth:`~PerExample.mean`, :meth:`~PerExample.sq_norms`,
+All offer the same operations: :meth:`~PerExample.mean`, :meth:`~PerExample.sq_norms`,
 :meth:`~PerExample.group_sums`, :meth:`~PerExample.winsorized_mean` and
 :meth:`~PerExample.materialise`. :func:`group_sums` is the same dispatch for weighted sums, which
 a generic loss computes by backward passes without materialising anything.
@@ -194,8 +198,10 @@ def per_example(loss: Loss, params: Params, x: jax.Array, y: jax.Array, *, keys:
       params: the parameters.
       x, y: the batch.
       keys: (B,) example i's noise key (dropout); forces the materialised form.
-      form: ``"auto"`` (:class:`MLPFactors` where they apply, else :class:`Materialised`),
-        ``"factors"`` or ``"materialised"``.
+      form: ``"auto"`` (:class:`MLPFactors` where they apply; else the factors that the traced
+        ``jax.vmap(jax.grad(...))`` program shows, :class:`cgnb.engine.traced_factors.TracedFactors`,
+        where one parameter's gradient is an outer product; else :class:`Materialised`),
+        ``"factors"`` (:class:`MLPFactors`) or ``"materialised"`` (``jax.vmap(jax.grad(...))`` as it is).
     Returns:
       A :class:`PerExample`.
     Raises:
@@ -213,18 +219,23 @@ def per_example(loss: Loss, params: Params, x: jax.Array, y: jax.Array, *, keys:
             return loss(p, xi[None], yi[None])[0]
         return loss(p, xi[None], yi[None], key=ki)[0]
 
-    if keys is not None:
-        return Materialised(jax.vmap(jax.grad(single_example_loss), in_axes=(None, 0, 0, 0))(params, x, y, keys))
-    return Materialised(jax.vmap(jax.grad(single_example_loss), in_axes=(None, 0, 0))(params, x, y))
+    args = (params, x, y) if keys is None else (params, x, y, keys)
+    grads = jax.vmap(jax.grad(single_example_loss), in_axes=(None, *[0] * (len(args) - 1)))
+    if form == "auto":  # the dense weights' outer products, read from the traced program
+        from .traced_factors import traced_factors  # noqa: PLC0415 (that module builds on this one)
+        return traced_factors(grads, *args)
+    return Materialised(grads(*args))
 
 
 def per_example_grads(loss: Loss, params: Params, x: jax.Array, y: jax.Array, *,
                       keys: jax.Array | None = None) -> Params:
     """``g_i = grad_params loss(params, x[i:i+1], y[i:i+1])[0]`` for every example: leaves with a leading axis B.
 
-    :meth:`PerExample.materialise` of :func:`per_example` (an MLP's factors are multiplied out).
+    :meth:`PerExample.materialise` of :func:`per_example` (an MLP's factors are multiplied out; any
+    other loss's gradients are ``jax.vmap(jax.grad(...))`` itself).
     """
-    return per_example(loss, params, x, y, keys=keys).materialise()
+    form = "auto" if _factorable(loss, params, keys) else "materialised"
+    return per_example(loss, params, x, y, keys=keys, form=form).materialise()
 
 
 def mlp_factors(loss: MLPLoss, params: Params, x: jax.Array, y: jax.Array) -> MLPFactors:

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cgnb.engine import losses, nets, pergrad
+from cgnb.engine import losses, nets, pergrad, traced_factors
 
 from mlp_problems import XENT, xent, mlp_problem, loop_grads
 
@@ -106,9 +106,10 @@ def both_forms(params, x, y):
 def test_the_dispatch_picks_factors_only_where_they_apply():
     params, x, y = mlp_problem()
     assert isinstance(pergrad.per_example(XENT, params, x, y), pergrad.MLPFactors)
-    assert isinstance(pergrad.per_example(xent, params, x, y), pergrad.Materialised)
+    assert isinstance(pergrad.per_example(xent, params, x, y), traced_factors.TracedFactors)  # a plain function
+    assert isinstance(pergrad.per_example(xent, params, x, y, form="materialised"), pergrad.Materialised)
     bn = nets.init(jax.random.PRNGKey(0), (6, 5, 3), batchnorm=True)
-    assert isinstance(pergrad.per_example(XENT, bn, x, y), pergrad.Materialised)
+    assert isinstance(pergrad.per_example(XENT, bn, x, y), traced_factors.TracedFactors)  # vmap(grad), read
     with pytest.raises(ValueError, match="form must be one of"):
         pergrad.per_example(XENT, params, x, y, form="lazy")
 

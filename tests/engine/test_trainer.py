@@ -36,9 +36,9 @@ def test_step_rules_and_chain():
         return losses.cross_entropy(nets.forward(p, x), y)
 
     per_example = trainer.per_example_gradient(plain_loss, params, x, y)
-    assert isinstance(per_example, pergrad.Materialised)
-    assert jax.tree_util.tree_leaves(per_example)[0].shape[0] == x.shape[0]
-    # the generic path (pytree of per-example gradients) and the MLP fast path (factors) agree
+    assert isinstance(per_example, pergrad.PerExample) and not isinstance(per_example, pergrad.MLPFactors)
+    assert per_example.batch_size == x.shape[0]
+    # the generic path (factors read from vmap(grad)) and the MLP fast path (factors) agree
     generic = trainer.Step(plain_loss, "per_example", optax.chain(transforms.winsorized_mean(1), optax.sgd(0.5)))
     fast = trainer.Step(LOSS, "per_example", optax.chain(transforms.winsorized_mean(1), optax.sgd(0.5)))
     a = jax.jit(generic)(params, generic.init(params), x, y)[0]

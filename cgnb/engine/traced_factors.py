@@ -1,0 +1,194 @@
+"""Per-example gradients of any loss, factored wherever its traced program shows an outer product.
+
+An MLP written as an :class:`cgnb.engine.losses.MLPLoss` gets its factors from the engine's own
+forward pass (:class:`cgnb.engine.pergrad.MLPFactors`). Any other loss -- a plain function, a net
+with dropout keys, a custom architecture -- has its per-example gradients computed by
+``jax.vmap(jax.grad(...))``. In that program a dense weight's per-example gradient is a batched
+``dot_general`` whose contraction has size one (example i's ``outer(a_i, delta_i)``), possibly
+transposed; :func:`traced_factors` reads the program (its jaxpr), and for every parameter produced
+that way returns the two operands instead of the (B, d_in, d_out) product. The other parameters
+(biases, scalars, convolution kernels, anything else) keep their materialised (B, ...) gradients.
+
+:class:`TracedFactors` then offers the operations of :class:`cgnb.engine.pergrad.PerExample` at
+the factored cost: the mean is one matrix product per weight, the squared norms come from the
+factors' norms, and the winsorized mean forms each value on the fly
+(:func:`cgnb.engine.winsorize.winsorize_outer`), so the (B, P) gradients never exist.
+
+The values are those of ``jax.vmap(jax.grad(...))``: each factored entry is the same single product
+of two floats that the batched ``dot_general`` computes.
+
+Reference: Goodfellow, "Efficient per-example gradient computations", arXiv 1510.01799 (2015);
+JAX, "Writing custom Jaxpr interpreters" (a program read and evaluated again).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax.extend import core as jcore
+
+from . import winsorize
+from .losses import Params
+from .pergrad import Materialised, PerExample, layer_sq_norms
+
+#: A leaf's layout: ("outer", k) -- the k-th factor pair, the gradient ``outer(lefts[k][i], rights[k][i])``;
+#: ("dense", k) -- ``dense[k]``, the materialised (B, ...) gradients.
+Layout = tuple[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class TracedFactors(PerExample):
+    """Per-example gradients, the dense weights' as factor pairs, the rest materialised.
+
+    Attributes:
+      lefts, rights: per factored leaf, (B, m) and (B, n): example i's gradient of that (m, n) leaf is
+        ``outer(lefts[k][i], rights[k][i])``.
+      dense: per other leaf, its per-example gradients (B, ...).
+      layout: per leaf of the parameters (in ``treedef`` order), where its gradient is.
+      treedef: the parameters' tree structure.
+    """
+
+    lefts: tuple
+    rights: tuple
+    dense: tuple
+    layout: tuple
+    treedef: Any
+
+    @property
+    def batch_size(self) -> int:
+        return (self.lefts or self.dense)[0].shape[0]
+
+    def _assemble(self, outer: list, dense: list) -> Params:
+        """The parameters' pytree from per-leaf results of the factored and the dense leaves."""
+        parts = {"outer": outer, "dense": dense}
+        return jax.tree_util.tree_unflatten(self.treedef, [parts[kind][k] for kind, k in self.layout])
+
+    def mean(self) -> Params:
+        batch = self.batch_size
+        return self._assemble([a.T @ d / batch for a, d in zip(self.lefts, self.rights)],
+                              [jnp.mean(leaf, axis=0) for leaf in self.dense])
+
+    def sq_norms(self) -> jax.Array:
+        outer = [layer_sq_norms(a, d, bias=False) for a, d in zip(self.lefts, self.rights)]
+        dense = [jnp.sum(leaf.reshape(leaf.shape[0], -1) ** 2, axis=1) for leaf in self.dense]
+        return sum(outer + dense)
+
+    def group_sums(self, weights: jax.Array) -> Params:
+        rows = jnp.concatenate([jnp.ones((1, self.batch_size), weights.dtype), weights])
+        outer = []
+        for a, d in zip(self.lefts, self.rights):
+            wd = rows.astype(d.dtype)[:, :, None] * d[None]  # (1 + K, B, n)
+            outer.append(jnp.einsum("bm,kbn->kmn", a, wd))
+        dense = [jnp.tensordot(rows.astype(leaf.dtype), leaf, axes=1) for leaf in self.dense]
+        return self._assemble(outer, dense)
+
+    def winsorized_mean(self, c: int | jax.Array, c_max: int | None = None, method: str | None = None) -> Params:
+        outer = []
+        if self.lefts:  # one kernel for every factored leaf (the bias row it also returns is not a leaf here)
+            outer = [layer["w"] for layer in winsorize.winsorize_outer(self.lefts, self.rights, c, c_max, method)]
+        dense = winsorize.winsorize_tree(list(self.dense), c, c_max, method) if self.dense else []
+        return self._assemble(outer, dense)
+
+    def materialise(self) -> Params:
+        return self._assemble([a[:, :, None] * d[:, None, :] for a, d in zip(self.lefts, self.rights)],
+                              list(self.dense))
+
+
+jax.tree_util.register_dataclass(TracedFactors, data_fields=["lefts", "rights", "dense"],
+                                 meta_fields=["layout", "treedef"])
+
+
+# ============================================================================ reading the program
+
+
+def _outer_operands(eqn: Any, batch: int) -> tuple[Any, Any] | None:
+    """``(lhs, rhs)`` if ``eqn`` is a batched ``dot_general`` (batch axis 0 on both sides) whose
+    contraction has size one and whose operands have one free axis each: its output (B, m, n) is then
+    ``outer(lhs[i], rhs[i])`` for every example i; None otherwise."""
+    if eqn.primitive.name != "dot_general":
+        return None
+    (l_contract, r_contract), (l_batch, r_batch) = eqn.params["dimension_numbers"]
+    lhs, rhs = eqn.invars
+    if tuple(l_batch) != (0,) or tuple(r_batch) != (0,) or not all(
+            isinstance(v, jcore.Var) for v in (lhs, rhs)):
+        return None
+    l_shape, r_shape, out = lhs.aval.shape, rhs.aval.shape, eqn.outvars[0].aval
+    if l_shape[0] != batch or r_shape[0] != batch:
+        return None
+    if math.prod(l_shape[i] for i in l_contract) != 1 or math.prod(r_shape[i] for i in r_contract) != 1:
+        return None
+    if len(l_shape) - 1 - len(l_contract) != 1 or len(r_shape) - 1 - len(r_contract) != 1:
+        return None
+    if not (lhs.aval.dtype == rhs.aval.dtype == out.dtype):
+        return None
+    return lhs, rhs
+
+
+def _factor_pair(var: Any, producers: dict, batch: int) -> tuple[Any, Any] | None:
+    """The operands ``(left, right)`` whose per-example outer product is the (B, m, n) value ``var``
+    (a ``dot_general`` as in :func:`_outer_operands`, or its transpose swapping m and n); None if
+    ``var`` is not produced that way."""
+    if not isinstance(var, jcore.Var) or len(var.aval.shape) != 3:
+        return None
+    eqn = producers.get(var)
+    if eqn is None:
+        return None
+    if eqn.primitive.name == "transpose" and tuple(eqn.params["permutation"]) == (0, 2, 1):
+        pair = _outer_operands(producers[eqn.invars[0]], batch) if eqn.invars[0] in producers else None
+        return None if pair is None else (pair[1], pair[0])
+    return _outer_operands(eqn, batch)
+
+
+def traced_factors(per_example_grads: Callable[..., Params], *args: Any) -> PerExample:
+    """The per-example gradients ``per_example_grads(*args)`` (leaves (B, ...)), factored where they can be.
+
+    Args:
+      per_example_grads: a function returning per-example gradients, e.g.
+        ``jax.vmap(jax.grad(single_example_loss), in_axes=(None, 0, 0))``.
+      *args: its arguments (arrays or pytrees of arrays; the batch B is the leading axis of the
+        gradients' leaves).
+    Returns:
+      A :class:`TracedFactors` where at least one leaf is an outer product of two per-example
+      vectors, else :class:`cgnb.engine.pergrad.Materialised` of the gradients.
+    """
+    flat_args, in_tree = jax.tree_util.tree_flatten(args)
+    closed, out_shape = jax.make_jaxpr(lambda *flat: per_example_grads(*jax.tree_util.tree_unflatten(in_tree, flat)),
+                                       return_shape=True)(*flat_args)
+    jaxpr = closed.jaxpr
+    leaves_shape, treedef = jax.tree_util.tree_flatten(out_shape)
+    if not leaves_shape or any(len(s.shape) < 1 for s in leaves_shape):
+        return Materialised(jax.tree_util.tree_unflatten(
+            treedef, jax.core.eval_jaxpr(jaxpr, closed.consts, *flat_args)))
+    batch = leaves_shape[0].shape[0]
+    producers = {out: eqn for eqn in jaxpr.eqns for out in eqn.outvars}
+    pairs = [_factor_pair(var, producers, batch) for var in jaxpr.outvars]
+    if all(pair is None for pair in pairs):
+        return Materialised(jax.tree_util.tree_unflatten(
+            treedef, jax.core.eval_jaxpr(jaxpr, closed.consts, *flat_args)))
+    outvars, layout, n_outer, n_dense = [], [], 0, 0
+    for var, pair in zip(jaxpr.outvars, pairs):
+        if pair is None:
+            outvars.append(var)
+            layout.append(("dense", n_dense))
+            n_dense += 1
+        else:
+            outvars.extend(pair)
+            layout.append(("outer", n_outer))
+            n_outer += 1
+    debug = jaxpr.debug_info._replace(result_paths=tuple(f"factors[{i}]" for i in range(len(outvars))))
+    values = iter(jax.core.eval_jaxpr(jaxpr.replace(outvars=outvars, debug_info=debug), closed.consts, *flat_args))
+    lefts, rights, dense = [], [], []
+    for kind, _ in layout:
+        if kind == "dense":
+            dense.append(next(values))
+        else:
+            left, right = next(values), next(values)
+            lefts.append(left.reshape(batch, -1))
+            rights.append(right.reshape(batch, -1))
+    return TracedFactors(tuple(lefts), tuple(rights), tuple(dense), tuple(layout), treedef)
+
+
+__all__ = ["TracedFactors", "traced_factors", "Layout"]
