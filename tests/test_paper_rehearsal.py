@@ -13,18 +13,12 @@ import os
 from pathlib import Path
 
 import pytest
-from repo_files import load_module
 
 from cgnb.chapters import all_chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES = ROOT / "tests" / "fakes"
 STEPS = 40
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return load_module("scripts/paper_run.py")
 
 
 @pytest.fixture()

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from repo_files import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def runner():
-    return load_module("scripts/paper_run.py")
 
 
 def _notebook(folder: Path, body: str) -> Path:
