@@ -14,8 +14,9 @@ the factored cost: the mean is one matrix product per weight, the squared norms 
 factors' norms, and the winsorized mean forms each value on the fly
 (:func:`cgnb.engine.winsorize.winsorize_outer`), so the (B, P) gradients never exist.
 
-The values are those of ``jax.vmap(jax.grad(...))``: each factored entry is the same single product
-of two floats that the batched ``dot_general`` computes.
+The values are those of ``jax.vmap(jax.grad(...))``: each factored entry is the product of the two
+operands that the batched ``dot_general`` multiplies (the same floats eagerly; two separately compiled
+programs may round the shared forward and backward passes differently in the last bit).
 
 Reference: Goodfellow, "Efficient per-example gradient computations", arXiv 1510.01799 (2015);
 JAX, "Writing custom Jaxpr interpreters" (a program read and evaluated again).
