@@ -197,7 +197,7 @@ def per_example(loss: Loss, params: Params, x: jax.Array, y: jax.Array, *, keys:
       loss: a per-example :data:`cgnb.engine.losses.Loss`, ``loss(params, x, y) -> (B,)``.
       params: the parameters.
       x, y: the batch.
-      keys: (B,) example i's noise key (dropout); forces the materialised form.
+      keys: (B,) example i's noise key (dropout); rules out :class:`MLPFactors` (the loss is traced instead).
       form: ``"auto"`` (:class:`MLPFactors` where they apply; else the factors that the traced
         ``jax.vmap(jax.grad(...))`` program shows, :class:`cgnb.engine.traced_factors.TracedFactors`,
         where one parameter's gradient is an outer product; else :class:`Materialised`),
@@ -222,7 +222,7 @@ def per_example(loss: Loss, params: Params, x: jax.Array, y: jax.Array, *, keys:
     args = (params, x, y) if keys is None else (params, x, y, keys)
     grads = jax.vmap(jax.grad(single_example_loss), in_axes=(None, *[0] * (len(args) - 1)))
     if form == "auto":  # the dense weights' outer products, read from the traced program
-        from .traced_factors import traced_factors  # noqa: PLC0415 (that module builds on this one)
+        from .traced_factors import traced_factors  # imported here: that module builds on this one
         return traced_factors(grads, *args)
     return Materialised(grads(*args))
 
