@@ -82,7 +82,7 @@ def per_example_step(params, x, y):
 def vmap_mean_step(params, x, y):
     """``jax.vmap(jax.grad(...))`` as it is, ``jnp.mean`` over the batch, SGD (the compiler sums the batched
     outer products elementwise, not as a matrix product)."""
-    g = pergrad.per_example(xent, params, x, y, form="materialised").materialise()
+    g = pergrad.per_example_grads(xent, params, x, y)
     return sgd_apply(params, jax.tree_util.tree_map(lambda l: jnp.mean(l, axis=0), g))
 
 

@@ -86,7 +86,7 @@ class Materialised(PerExample):
 
     def group_sums(self, weights: jax.Array) -> Params:
         def sums(leaf):
-            return jnp.tensordot(_with_total(weights, jnp.zeros(leaf.shape[:1], leaf.dtype)), leaf, axes=1)
+            return jnp.tensordot(with_total(weights, jnp.zeros(leaf.shape[:1], leaf.dtype)), leaf, axes=1)
 
         return jax.tree_util.tree_map(sums, self.grads)
 
@@ -126,8 +126,8 @@ class MLPFactors(PerExample):
         return sum(layer_sq_norms(a, d) for a, d in zip(self.inputs, self.deltas))
 
     def group_sums(self, weights: jax.Array) -> Params:
-        cotangents = _with_total(weights, self.losses)
-        return [_weighted_layer_grads(a, d, cotangents) for a, d in zip(self.inputs, self.deltas)]
+        cotangents = with_total(weights, self.losses)
+        return [weighted_layer_grads(a, d, cotangents) for a, d in zip(self.inputs, self.deltas)]
 
     def winsorized_mean(self, c: int | jax.Array, c_max: int | None = None, method: str | None = None) -> Params:
         return winsorize.winsorize_outer(self.inputs, self.deltas, c, c_max, method)
@@ -151,12 +151,12 @@ def layer_sq_norms(a: jax.Array, d: jax.Array, *, bias: bool = True) -> jax.Arra
     return ((a_sq + 1.0) if bias else a_sq) * jnp.sum(d * d, axis=1)
 
 
-def _with_total(weights: jax.Array, losses: jax.Array) -> jax.Array:
+def with_total(weights: jax.Array, losses: jax.Array) -> jax.Array:
     """A row of ones (the total), then ``weights`` (K, B) cast to the dtype of ``losses`` (B,): (1 + K, B)."""
     return jnp.concatenate([jnp.ones_like(losses)[None], weights.astype(losses.dtype)])
 
 
-def _weighted_layer_grads(a: jax.Array, d: jax.Array, weights: jax.Array) -> dict:
+def weighted_layer_grads(a: jax.Array, d: jax.Array, weights: jax.Array) -> dict:
     """Dense-layer gradients of ``sum_i w_ki l_i`` for every row w_k of ``weights`` (K, B), from the factors
     a (B, d_in), d (B, d_out): {"w": (K, d_in, d_out), "b": (K, d_out)}, one matrix product
     ``a^T [w_1 d, ..., w_K d]`` for all K."""
@@ -282,7 +282,7 @@ def group_sums(loss: Loss, params: Params, x: jax.Array, y: jax.Array, weights: 
     if _factorable(loss, params, None):
         return mlp_factors(loss, params, x, y).group_sums(weights)
     losses, vjp = jax.vjp(lambda p: loss(p, x, y), params)
-    per_row = [vjp(w)[0] for w in _with_total(weights, losses)]
+    per_row = [vjp(w)[0] for w in with_total(weights, losses)]
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *per_row)
 
 
@@ -292,4 +292,5 @@ def ravel(tree: Params) -> jax.Array:
 
 
 __all__ = ["FORMS", "PerExample", "Materialised", "MLPFactors", "per_example", "per_example_grads", "mlp_factors",
-           "mlp_per_example_sq_norms", "layer_sq_norms", "group_sums", "check_batch", "ravel"]
+           "mlp_per_example_sq_norms", "layer_sq_norms", "with_total", "weighted_layer_grads", "group_sums",
+           "check_batch", "ravel"]

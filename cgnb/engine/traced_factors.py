@@ -33,7 +33,7 @@ from jax.extend import core as jcore
 
 from . import winsorize
 from .losses import Params
-from .pergrad import Materialised, PerExample, layer_sq_norms
+from .pergrad import Materialised, PerExample, layer_sq_norms, weighted_layer_grads, with_total
 
 #: A leaf's layout: ("outer", k) -- the k-th factor pair, the gradient ``outer(lefts[k][i], rights[k][i])``;
 #: ("dense", k) -- ``dense[k]``, the materialised (B, ...) gradients.
@@ -60,42 +60,39 @@ class TracedFactors(PerExample):
 
     @property
     def batch_size(self) -> int:
-        return (self.lefts or self.dense)[0].shape[0]
+        return self.lefts[0].shape[0]  # traced_factors makes one only where some leaf is factored
 
     def _assemble(self, outer: list, dense: list) -> Params:
         """The parameters' pytree from per-leaf results of the factored and the dense leaves."""
         parts = {"outer": outer, "dense": dense}
         return jax.tree_util.tree_unflatten(self.treedef, [parts[kind][k] for kind, k in self.layout])
 
+    @property
+    def _materialised(self) -> Materialised:
+        """The leaves that stay materialised, with the operations of :class:`cgnb.engine.pergrad.Materialised`."""
+        return Materialised(self.dense)
+
     def mean(self) -> Params:
         batch = self.batch_size
-        return self._assemble([a.T @ d / batch for a, d in zip(self.lefts, self.rights)],
-                              [jnp.mean(leaf, axis=0) for leaf in self.dense])
+        return self._assemble([a.T @ d / batch for a, d in zip(self.lefts, self.rights)], self._materialised.mean())
 
     def sq_norms(self) -> jax.Array:
-        outer = [layer_sq_norms(a, d, bias=False) for a, d in zip(self.lefts, self.rights)]
-        dense = [jnp.sum(leaf.reshape(leaf.shape[0], -1) ** 2, axis=1) for leaf in self.dense]
-        return sum(outer + dense)
+        return sum(layer_sq_norms(a, d, bias=False) for a, d in zip(self.lefts, self.rights)) + \
+            self._materialised.sq_norms()
 
     def group_sums(self, weights: jax.Array) -> Params:
-        rows = jnp.concatenate([jnp.ones((1, self.batch_size), weights.dtype), weights])
-        outer = []
-        for a, d in zip(self.lefts, self.rights):
-            wd = rows.astype(d.dtype)[:, :, None] * d[None]  # (1 + K, B, n)
-            outer.append(jnp.einsum("bm,kbn->kmn", a, wd))
-        dense = [jnp.tensordot(rows.astype(leaf.dtype), leaf, axes=1) for leaf in self.dense]
-        return self._assemble(outer, dense)
+        rows = with_total(weights, jnp.zeros(self.batch_size, self.lefts[0].dtype))
+        return self._assemble([weighted_layer_grads(a, d, rows)["w"] for a, d in zip(self.lefts, self.rights)],
+                              self._materialised.group_sums(weights))
 
     def winsorized_mean(self, c: int | jax.Array, c_max: int | None = None, method: str | None = None) -> Params:
-        outer = []
-        if self.lefts:  # one kernel for every factored leaf (the bias row it also returns is not a leaf here)
-            outer = [layer["w"] for layer in winsorize.winsorize_outer(self.lefts, self.rights, c, c_max, method)]
-        dense = winsorize.winsorize_tree(list(self.dense), c, c_max, method) if self.dense else []
+        # one kernel for every factored leaf (the bias row it also returns is not a leaf here)
+        outer = [layer["w"] for layer in winsorize.winsorize_outer(self.lefts, self.rights, c, c_max, method)]
+        dense = self._materialised.winsorized_mean(c, c_max, method) if self.dense else ()
         return self._assemble(outer, dense)
 
     def materialise(self) -> Params:
-        return self._assemble([a[:, :, None] * d[:, None, :] for a, d in zip(self.lefts, self.rights)],
-                              list(self.dense))
+        return self._assemble([a[:, :, None] * d[:, None, :] for a, d in zip(self.lefts, self.rights)], self.dense)
 
 
 jax.tree_util.register_dataclass(TracedFactors, data_fields=["lefts", "rights", "dense"],
@@ -160,12 +157,11 @@ def traced_factors(per_example_grads: Callable[..., Params], *args: Any) -> PerE
                                        return_shape=True)(*flat_args)
     jaxpr = closed.jaxpr
     leaves_shape, treedef = jax.tree_util.tree_flatten(out_shape)
-    if not leaves_shape or any(len(s.shape) < 1 for s in leaves_shape):
-        return Materialised(jax.tree_util.tree_unflatten(
-            treedef, jax.core.eval_jaxpr(jaxpr, closed.consts, *flat_args)))
-    batch = leaves_shape[0].shape[0]
-    producers = {out: eqn for eqn in jaxpr.eqns for out in eqn.outvars}
-    pairs = [_factor_pair(var, producers, batch) for var in jaxpr.outvars]
+    pairs = [None] * len(jaxpr.outvars)
+    if leaves_shape and all(len(s.shape) >= 1 for s in leaves_shape):  # a batch axis B on every leaf
+        batch = leaves_shape[0].shape[0]
+        producers = {out: eqn for eqn in jaxpr.eqns for out in eqn.outvars}
+        pairs = [_factor_pair(var, producers, batch) for var in jaxpr.outvars]
     if all(pair is None for pair in pairs):
         return Materialised(jax.tree_util.tree_unflatten(
             treedef, jax.core.eval_jaxpr(jaxpr, closed.consts, *flat_args)))
