@@ -36,6 +36,7 @@ from jax import lax
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from cgnb.engine import losses, nets, pergrad, stats, trainer, transforms, xla  # noqa: E402
+from cgnb.engine.winsorize import kernel, outer  # noqa: E402
 
 SIZES = (784, 256, 256, 256, 10)
 BATCH = 100
@@ -119,6 +120,16 @@ def mlp_winsorized_step(c: int, method: str | None = None) -> Callable:
     def step(params, x, y):
         return engine_step(params, engine_step.init(params), x, y)[0]
     return step
+
+
+def tiles_summed_step(params, x, y):
+    """The MLP path's loop nest with no comparisons: every tile's values ``a_i[r] * delta_i[s]`` formed and
+    summed value by value in example order (what the networks do besides their min/max), then sgd. The
+    floor of any kernel that forms each per-example value in these tiles."""
+    factors = pergrad.mlp_factors(MLP_XENT, params, x, y)
+    plan = outer.tile_plan(factors.inputs, factors.deltas, outer.MLP_TILE_ROWS, outer.MLP_TILE_COLS)
+    grads = outer.map_tiles(plan, lambda example, _block: kernel.mean_in_order(example, BATCH), one_program=True)
+    return sgd_apply(params, grads)
 
 
 def mlp_winsorized_traced_step(c_max: int, method: str | None = None) -> Callable:
@@ -409,6 +420,7 @@ def main(argv: list[str] | None = None) -> dict:
         "winsorized c=1 (per-example grads + winsorized_mean)": (winsorized_step(1), data),
         "winsorized c=4 (MLP fast path)": (mlp_winsorized_step(4), data),
         "winsorized c=1 (MLP fast path)": (mlp_winsorized_step(1), data),
+        "MLP path's tiles summed value by value": (tiles_summed_step, data),
         "winsorized traced c=4 (c_max=4, MLP fast path, sorting network)": (mlp_winsorized_traced_step(4), (*data, jnp.int32(4))),
         **{f"winsorized c={c} (MLP fast path, sorting network)": (mlp_winsorized_step(c), data) for c in SORTING_LEVELS},
         f"winsorized traced c=10 (c_max={SORTING_C_MAX}, MLP fast path, sorting network)": (
@@ -489,6 +501,7 @@ def main(argv: list[str] | None = None) -> dict:
         "chapter 5": (sweep_run(mlp_winsorized_traced_step(max(CH5_LEVELS)), levels), (stacked, sxs, sys_, levels)),
         # what chapter 5 runs (winsorized.run_winsorized): one program per level, c compiled in
         **{f"chapter 5 c={c}": (sweep_run(mlp_winsorized_step(c)), (stacked, sxs, sys_, levels)) for c in CH5_STATIC},
+        "chapter 5 floor": (sweep_run(tiles_summed_step), (stacked, sxs, sys_, levels)),
         "chapter 4": (sweep_run(lambda p, x, y, m: plain_step_with_alphas(p, x, y, m), levels),
                       (stacked, sxs, sys_, masks)),
     }
@@ -527,12 +540,15 @@ def main(argv: list[str] | None = None) -> dict:
             (f"winsorized traced c=10 (c_max={SORTING_C_MAX}, MLP fast path, sorting network)", 15.0),
             )),
         *({"name": f"{n} / plain step", **results[n]} for n in (
-            f"winsorized c=4 (MLP fast path, {DEFAULT_VECTORS})",
+            f"winsorized c=4 (MLP fast path, {DEFAULT_VECTORS})", "MLP path's tiles summed value by value",
             "winsorized traced c=4 (c_max=4, MLP fast path, sorting network)", "winsorized c=10 (MLP fast path, bisection forced)")),
         {"name": "winsorized c=4 (jnp.sort baseline) / plain step", **results["winsorized c=4 (jnp.sort baseline)"]},
         *({"name": f"chapter-5 sweep as the chapter runs it: {VARIANTS} variants at c = {c} (compiled in) vmapped "
                    f"in lax.scan, per variant-step / plain variant-step in the same program shape",
            **chapter_res[f"chapter 5 c={c}"], "target": ("≤", CH5_TARGETS[c])} for c in CH5_STATIC),
+        {"name": f"chapter-5 sweep's floor: {VARIANTS} variants, the MLP path's tiles summed value by value (no "
+                 f"comparisons) vmapped in lax.scan, per variant-step / plain variant-step",
+         **chapter_res["chapter 5 floor"]},
         {"name": f"chapter-5 grid in one program: {VARIANTS} variants c = {CH5_LEVELS} (traced, c_max = "
                  f"{max(CH5_LEVELS)}) vmapped in lax.scan, per variant-step / plain variant-step",
          **chapter_res["chapter 5"]},

@@ -10,7 +10,7 @@ Reference: Goodfellow, "Efficient per-example gradient computations", 2015 (the 
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -90,6 +90,23 @@ def winsorize_outer(inputs: Sequence[jax.Array], deltas: Sequence[jax.Array], c:
     c_use = c_static if c_static is not None else c
     method = pick_method(method, c_static, levels, batch)
     plan = tile_plan(inputs, deltas, MLP_TILE_ROWS, MLP_TILE_COLS)
+    return map_tiles(plan, lambda example, block: tile_mean(example, block, batch, c_use, levels, plan.left.dtype,
+                                                             method), one_program=method in NETWORKS)
+
+
+def map_tiles(plan: TilePlan, per_tile: Callable[[Callable[[int], jax.Array], Callable[[], jax.Array]], jax.Array],
+              one_program: bool) -> list:
+    """Every layer's gradient computed tile by tile: ``per_tile(example, block)`` (R, C) for each tile of ``plan``.
+
+    Args:
+      plan: :func:`tile_plan`'s tiles (of shape ``MLP_TILE_ROWS x MLP_TILE_COLS``).
+      per_tile: given ``example(i)`` (R, C), example i's values ``left[i][:, None] * right[i][None, :]``, and
+        ``block()`` (B, R, C), all of them at once, one tile's result.
+      one_program: all tiles as one kernel (:func:`cgnb.engine.winsorize.kernel.one_kernel`), as the networks
+        run; else a loop over the tiles.
+    Returns:
+      ``[{"w": (d_in, d_out), "b": (d_out,)}, ...]`` assembled from the tiles.
+    """
     dtype = plan.left.dtype
     # at least two tiles: a single-trip loop would be inlined and its kernel re-fused per consumer
     n_tiles = max(2, len(plan.left_index))
@@ -99,11 +116,10 @@ def winsorize_outer(inputs: Sequence[jax.Array], deltas: Sequence[jax.Array], c:
     def tile(t):
         lf = lax.dynamic_index_in_dim(plan.left, left_index[t], 0, keepdims=False)  # (B, R)
         rf = lax.dynamic_index_in_dim(plan.right, right_index[t], 0, keepdims=False)  # (B, C)
-        return tile_mean(lambda i: lf[i][:, None] * rf[i][None, :], lambda: lf[:, :, None] * rf[:, None, :],
-                         batch, c_use, levels, dtype, method)
+        return per_tile(lambda i: lf[i][:, None] * rf[i][None, :], lambda: lf[:, :, None] * rf[:, None, :])
 
     shape = (n_tiles, MLP_TILE_ROWS, MLP_TILE_COLS)
-    if method in NETWORKS:  # all tiles as one kernel
+    if one_program:
         out = one_kernel(lambda: jax.vmap(tile)(jnp.arange(n_tiles)), plan.left[0, 0, 0], shape, dtype)
     else:
         out = tile_loop(n_tiles, tile, shape[1:], dtype)
@@ -122,4 +138,4 @@ def _untile(out: jax.Array, plan: TilePlan) -> list:
     return grads
 
 
-__all__ = ["MLP_TILE_ROWS", "MLP_TILE_COLS", "TilePlan", "tile_plan", "winsorize_outer"]
+__all__ = ["MLP_TILE_ROWS", "MLP_TILE_COLS", "TilePlan", "tile_plan", "winsorize_outer", "map_tiles"]

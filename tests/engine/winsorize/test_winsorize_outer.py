@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cgnb.engine import winsorize
-from cgnb.engine.winsorize import outer
+from cgnb.engine.winsorize import kernel, outer
 
 from mlp_problems import mlp_problem, xent
 from winsorize_reference import factors, generic_grads, sort_winsorize, tree_max_abs_diff
@@ -111,6 +111,22 @@ def test_tile_plan_covers_every_layer_once():
     first, nr, nc, rows, cols, transposed = plan.layers[1]
     assert transposed and (rows, cols) == (3, 301)  # 301 x 3 laid out as 3 x 301: fewer padded tiles
     assert first + nr * nc == len(plan.left_index)
+
+
+@pytest.mark.parametrize("one_program", [True, False])
+def test_map_tiles_summing_every_tile_gives_the_mean_gradient(one_program):
+    """The tiles' values summed in example order, assembled back into layers: the mean of the per-example
+    gradients (the benchmark's floor of the kernel's loop nest computes this)."""
+    params, x, y = mlp_problem((40, 300, 3), batch=7)
+    f = factors(params, x, y)
+
+    def tiles_summed(f):
+        plan = outer.tile_plan(f.inputs, f.deltas, outer.MLP_TILE_ROWS, outer.MLP_TILE_COLS)
+        return outer.map_tiles(plan, lambda example, _block: kernel.mean_in_order(example, 7), one_program)
+
+    got = jax.jit(tiles_summed)(f)
+    want = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), generic_grads(params, x, y))
+    assert tree_max_abs_diff(got, want) < 1e-6
 
 
 def test_bad_inputs_raise_clear_errors():
