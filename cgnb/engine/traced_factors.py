@@ -5,8 +5,9 @@ forward pass (:class:`cgnb.engine.pergrad.MLPFactors`). Any other loss -- a plai
 with dropout keys, a custom architecture -- has its per-example gradients computed by
 ``jax.vmap(jax.grad(...))``. In that program a dense weight's per-example gradient is a batched
 ``dot_general`` whose contraction has size one (example i's ``outer(a_i, delta_i)``), possibly
-transposed; :func:`traced_factors` reads the program (its jaxpr), and for every parameter produced
-that way returns the two operands instead of the (B, d_in, d_out) product. The other parameters
+transposed; :func:`traced_factors` reads the program (its jaxpr, with the loss's own nested ``jax.jit``
+calls inlined: :func:`flat_program`), and for every parameter produced that way returns the two operands
+instead of the (B, d_in, d_out) product. The other parameters
 (biases, scalars, convolution kernels, anything else) keep their materialised (B, ...) gradients.
 
 :class:`TracedFactors` then offers the operations of :class:`cgnb.engine.pergrad.PerExample` at
@@ -140,6 +141,38 @@ def _factor_pair(var: Any, producers: dict, batch: int) -> tuple[Any, Any] | Non
     return _outer_operands(eqn, batch)
 
 
+#: Names of the nested-call primitive of ``jax.jit`` (``jit`` since JAX 0.7; ``pjit`` before).
+JIT_CALLS = ("jit", "pjit")
+#: Levels of nested calls inlined at most; a call nested deeper stays a call (correct, only not factored).
+MAX_NESTING = 32
+
+
+def _calls_to_inline(jaxpr: Any) -> list:
+    """The top-level nested ``jax.jit`` calls of ``jaxpr`` not yet marked to be inlined."""
+    return [eqn for eqn in jaxpr.eqns if eqn.primitive.name in JIT_CALLS and not eqn.params.get("inline", True)]
+
+
+def flat_program(fn: Callable, *flat_args: Any) -> tuple[Any, Any]:
+    """``jax.make_jaxpr(fn, return_shape=True)(*flat_args)``, with its nested ``jax.jit`` calls inlined.
+
+    A loss that jits its own layers hides their outer products inside nested calls. Each pass marks the
+    top-level calls ``inline=True`` and traces the program again, which JAX then stages in place (where a
+    call has no sharding or layout of its own; one that has stays a call); a pass may expose the calls
+    nested one level deeper, so passes repeat until no unmarked call is left at the top level (at most
+    :data:`MAX_NESTING` passes).
+    """
+    closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*flat_args)
+    for _ in range(MAX_NESTING):
+        if not _calls_to_inline(closed.jaxpr):
+            break
+        marked = closed.jaxpr.replace(eqns=[
+            eqn.replace(params={**eqn.params, "inline": True}) if eqn.primitive.name in JIT_CALLS else eqn
+            for eqn in closed.jaxpr.eqns])
+        consts = closed.consts
+        closed = jax.make_jaxpr(lambda *flat: jax.core.eval_jaxpr(marked, consts, *flat))(*flat_args)
+    return closed, out_shape
+
+
 def traced_factors(per_example_grads: Callable[..., Params], *args: Any) -> PerExample:
     """The per-example gradients ``per_example_grads(*args)`` (leaves (B, ...)), factored where they can be.
 
@@ -153,8 +186,8 @@ def traced_factors(per_example_grads: Callable[..., Params], *args: Any) -> PerE
       vectors, else :class:`cgnb.engine.pergrad.Materialised` of the gradients.
     """
     flat_args, in_tree = jax.tree_util.tree_flatten(args)
-    closed, out_shape = jax.make_jaxpr(lambda *flat: per_example_grads(*jax.tree_util.tree_unflatten(in_tree, flat)),
-                                       return_shape=True)(*flat_args)
+    closed, out_shape = flat_program(lambda *flat: per_example_grads(*jax.tree_util.tree_unflatten(in_tree, flat)),
+                                     *flat_args)
     jaxpr = closed.jaxpr
     leaves_shape, treedef = jax.tree_util.tree_flatten(out_shape)
     pairs = [None] * len(jaxpr.outvars)
@@ -175,7 +208,9 @@ def traced_factors(per_example_grads: Callable[..., Params], *args: Any) -> PerE
             outvars.extend(pair)
             layout.append(("outer", n_outer))
             n_outer += 1
-    debug = jaxpr.debug_info._replace(result_paths=tuple(f"factors[{i}]" for i in range(len(outvars))))
+    debug = jaxpr.debug_info  # names the program's results: one per value it now returns
+    if debug is not None and getattr(debug, "result_paths", None) is not None:
+        debug = debug._replace(result_paths=tuple(f"factors[{i}]" for i in range(len(outvars))))
     values = iter(jax.core.eval_jaxpr(jaxpr.replace(outvars=outvars, debug_info=debug), closed.consts, *flat_args))
     lefts, rights, dense = [], [], []
     for kind, _ in layout:
@@ -188,4 +223,4 @@ def traced_factors(per_example_grads: Callable[..., Params], *args: Any) -> PerE
     return TracedFactors(tuple(lefts), tuple(rights), tuple(dense), tuple(layout), treedef)
 
 
-__all__ = ["TracedFactors", "traced_factors", "Layout"]
+__all__ = ["TracedFactors", "traced_factors", "Layout", "JIT_CALLS", "MAX_NESTING", "flat_program"]

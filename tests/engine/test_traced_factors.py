@@ -147,3 +147,43 @@ def test_traced_factors_of_a_function_without_outer_products_is_materialised():
     got = traced_factors(grads, params, x)
     assert isinstance(got, pergrad.Materialised)
     np.testing.assert_array_equal(got.grads["a"], grads(params, x)["a"])
+
+
+def nested_jit_loss(params, x, y):
+    """:func:`mlp_problems.xent`'s network with every layer in a ``jax.jit`` of its own, all inside another."""
+    @jax.jit
+    def dense(layer, h):
+        return h @ layer["w"] + layer["b"]
+
+    @jax.jit
+    def logits(params, h):
+        for layer in params[:-1]:
+            h = jax.nn.relu(dense(layer, h))
+        return dense(params[-1], h)
+    return optax.softmax_cross_entropy_with_integer_labels(logits(params, x), y)
+
+
+def test_a_loss_made_of_nested_jit_calls_is_factored_like_a_flat_one():
+    params, x, y = mlp_problem()
+    factored, materialised = forms(nested_jit_loss, params, x, y)
+    assert isinstance(factored, TracedFactors)
+    assert [kind for kind, _ in factored.layout] == [
+        "outer" if path[-1].key == "w" else "dense" for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    assert_trees_close(factored.materialise(), materialised.grads)
+    assert_trees_close(factored.mean(), forms(xent, params, x, y)[0].mean())
+
+
+def test_a_nested_call_with_its_own_sharding_stays_a_call_and_is_still_correct():
+    """JAX stages a call with a sharding of its own as a call even when asked to inline it: its weight stays
+    materialised, the values are unchanged, and the reading ends."""
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    params, x, y = mlp_problem((6, 5, 3), batch=4)
+    pinned = jax.jit(lambda layer, h: h @ layer["w"], in_shardings=sharding, out_shardings=sharding)
+
+    def loss(params, x, y):
+        hidden = jax.nn.relu(pinned(params[0], x) + params[0]["b"])
+        return optax.softmax_cross_entropy_with_integer_labels(hidden @ params[1]["w"] + params[1]["b"], y)
+
+    factored, materialised = forms(loss, params, x, y)
+    assert [kind for kind, _ in factored.layout] == ["dense", "dense", "dense", "outer"]
+    assert_trees_close(factored.materialise(), materialised.grads)
