@@ -385,7 +385,7 @@ def markdown(rows: list[dict], info: dict, extra: dict) -> str:
             target_s, met = "", ""
         else:
             op, value = target
-            target_s = f"{op} {value:g}{r.get('unit', '×')}"
+            target_s = f"{op}\u00a0{value:g}{r.get('unit', '×')}"
             met = "yes" if (r["ratio"] <= value if op == "≤" else r["ratio"] >= value) else "no"
         ms = f"{r['ms']:.2f}" if r.get("ms") is not None else ""
         unit = r.get("unit", "×")

@@ -68,7 +68,7 @@ def costs_html(benchmark: Mapping) -> str:
             ratio = row["ratio"]
             bar = (f'<span class="cgnb-bar" style="width:{bar_width(ratio, largest):.1f}%"></span>'
                    f'<span class="cgnb-bar-value">{ratio:.3g}×</span>')
-            target = f"{row['target'][0]} {row['target'][1]:g}×" if row.get("target") else ""
+            target = f"{row['target'][0]}\u00a0{row['target'][1]:g}×" if row.get("target") else ""
             cells = [("what you compute", html.escape(label)), ("cost in plain steps", bar),
                      ("target", html.escape(target)), ("met", met(row))]
         body.append("<tr>" + "".join(f'<td data-label="{n}">{c}</td>' for n, c in cells) + "</tr>")

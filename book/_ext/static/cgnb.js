@@ -24,3 +24,19 @@ function cgnbOpenTarget() {
 }
 document.addEventListener("DOMContentLoaded", cgnbOpenTarget);
 window.addEventListener("hashchange", cgnbOpenTarget);
+
+// A chapter's findings box is a Markdown table (glued from the ledger) whose first column is "claim":
+// it gets the claims page's classes, and every cell the name of its column, so that on a narrow screen
+// each claim becomes a card of labelled lines (cgnb.css) instead of six squeezed columns.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("article table.table").forEach((table) => {
+    const names = Array.from(table.querySelectorAll("thead th"), (th) => th.textContent.trim());
+    if (names[0] !== "claim") return;
+    table.classList.add("cgnb-claims", "cgnb-findings-box");
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      Array.from(row.children).forEach((cell, i) => {
+        if (names[i]) cell.dataset.label = names[i];
+      });
+    });
+  });
+});
