@@ -8,7 +8,8 @@ ICLR 2020, section 3). The optax transform that applies it to per-example gradie
 Modules
   columns   :func:`winsorize` of an array (B, ...), :func:`winsorize_tree` of a pytree of them
   outer     :func:`winsorize_outer`: per-example dense-layer gradients in factored form (an MLP's
-            :class:`cgnb.engine.pergrad.MLPFactors`), never materialised
+            :class:`cgnb.engine.pergrad.MLPFactors`), never materialised; ``map_tiles``, its loop over
+            the tiles, for any other per-tile computation (the benchmark's floor of the kernel)
   kernel    the public kernel: level checks, the algorithms and their choice (``METHODS``,
             ``pick_method``), one tile's winsorized mean, the loops over tiles
   network   the insertion networks (a static c, small B * c; the CPU default there)
