@@ -187,7 +187,8 @@ def decide(rule: Rule, values: float | Sequence[float] | np.ndarray, *,
                         f"{where} lies wholly beyond {rule.refute_at:.4g}, the opposite of the claim")
     if not rule.beyond(best, rule.threshold) and best != rule.threshold:
         return Decision(rule.miss, estimate, low, high, n, f"{where} lies wholly outside {rule.expected()}")
-    return Decision("inconclusive", estimate, low, high, n, f"{where} contains the threshold {rule.threshold:.4g}")
+    touches = "contains" if high > low else "sits on"  # a band, or a value with no spread (every seed alike)
+    return Decision("inconclusive", estimate, low, high, n, f"{where} {touches} the threshold {rule.threshold:.4g}")
 
 
 def rollup(claim: Claim, verdicts: Sequence[str]) -> str:

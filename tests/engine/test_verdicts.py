@@ -34,7 +34,9 @@ def test_verdict_follows_the_band(values, verdict):
 def test_a_band_that_touches_the_threshold_is_a_tie_not_a_miss(op):
     """Every seed one record apart under a rule "more than one record": the band [1, 1] contains the
     threshold, so the measurement cannot tell (inconclusive); just beyond it, the miss stands."""
-    assert verdicts.decide(rule(op=op, threshold=1.0), [1.0] * 5).verdict == "inconclusive"
+    tie = verdicts.decide(rule(op=op, threshold=1.0), [1.0] * 5)
+    assert tie.verdict == "inconclusive" and tie.reason == "1 sits on the threshold 1"
+    assert verdicts.decide(rule(op=op, threshold=1.0), [0.5, 1.5, 1.0]).reason.endswith("contains the threshold 1")
     off = 0.5 if op == ">" else 1.5
     assert verdicts.decide(rule(op=op, threshold=1.0), [off] * 5).verdict == "not reproduced"
 
