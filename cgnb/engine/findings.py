@@ -84,7 +84,8 @@ def verdict_badge(verdict: str) -> str:
 
 def markdown_table(found: Sequence[Finding]) -> str:
     """A Markdown table, one row per claim, one verdict column per profile, then measured and why
-    (of the first profile)."""
+    (of the first profile). Its first column is named "claim": the book's ``cgnb.js`` finds a findings
+    table by that name to lay it out as cards on a narrow screen."""
     if not found:
         return "*No claim was decided in this build.*"
     profiles = list(dict.fromkeys(f.profile for f in found))
